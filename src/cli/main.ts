@@ -1,0 +1,24 @@
+#!/usr/bin/env node
+// The `hothot` command line. Each command lives in its own module under src/cli/ and registers
+// itself on the program here.
+import { readFileSync } from "node:fs";
+import { Command } from "commander";
+
+function packageVersion(): string {
+  const packageJsonUrl = new URL("../../package.json", import.meta.url);
+  const parsed = JSON.parse(readFileSync(packageJsonUrl, "utf8")) as { version: string };
+  return parsed.version;
+}
+
+export function buildProgram(): Command {
+  const program = new Command();
+  program
+    .name("hothot")
+    .description("Hot-hot redundancy for real services: replicated, self-healing, load-balanced.")
+    .version(packageVersion(), "-v, --version", "print the version and exit")
+    .showHelpAfterError("(run `hothot --help` for usage)");
+  return program;
+}
+
+const program = buildProgram();
+await program.parseAsync(process.argv);
