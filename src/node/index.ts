@@ -1,0 +1,13 @@
+// Public entry of the node layer: one cluster member (configuration, HTTP API, runtime) and the
+// local multi-process cluster that `hothot up` and the chaos harness drive.
+export * from "./config.ts";
+export * from "./errors.ts";
+export { createHttpApi, type HttpApiOptions } from "./http-api.ts";
+export {
+  LocalCluster,
+  type LocalClusterEvent,
+  type LocalClusterOptions,
+  type LocalNode,
+  nodeCommand,
+} from "./local-cluster.ts";
+export * from "./member-api.ts";
