@@ -3,6 +3,7 @@
 // itself on the program here.
 import { readFileSync } from "node:fs";
 import { Command } from "commander";
+import { registerCheckHistoryCommand } from "./check-history.ts";
 
 function packageVersion(): string {
   const packageJsonUrl = new URL("../../package.json", import.meta.url);
@@ -17,6 +18,7 @@ export function buildProgram(): Command {
     .description("Hot-hot redundancy for real services: replicated, self-healing, load-balanced.")
     .version(packageVersion(), "-v, --version", "print the version and exit")
     .showHelpAfterError("(run `hothot --help` for usage)");
+  registerCheckHistoryCommand(program);
   return program;
 }
 
