@@ -1,0 +1,12 @@
+// Public entry of the storage layer: the durable log, hard state and membership, and snapshots.
+export type { JsonValue } from "./atomic-file.ts";
+export { crc32c } from "./crc32c.ts";
+export {
+  isStorageError,
+  StorageError,
+  type StorageErrorCode,
+  type StorageErrorDetails,
+} from "./errors.ts";
+export { ENTRY_TYPE_CONF_CHANGE, ENTRY_TYPE_NORMAL, type LogEntry } from "./log-format.ts";
+export { LogStore, type LogStoreOptions, type LogStoreStats } from "./log-store.ts";
+export * from "./state-machine-store.ts";

@@ -1,0 +1,912 @@
+// The durable consensus log: append-only segment files with a CRC32C per record, an in-memory
+// index of record offsets and terms (never the payloads), synchronous reads of durable entries
+// for the consensus core, and group-committed asynchronous appends.
+//
+// All mutations go through one queue and run one at a time. Consecutive appends are merged into
+// one group that is written with a single writev and made durable with a single fdatasync; each
+// append resolves only after the fdatasync that covers it. Appends arriving while a group is on
+// its way to disk form the next group, so under load the batch size grows with the number of
+// concurrent writers and the cost of one fdatasync is shared among them.
+
+import {
+  closeSync,
+  fdatasync,
+  fdatasyncSync,
+  ftruncateSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readSync,
+  unlinkSync,
+  writeSync,
+  writev,
+} from "node:fs";
+import { join } from "node:path";
+import { fsyncDirectory, readAtomicFileSync, writeAtomicFileSync } from "./atomic-file.ts";
+import { StorageError, writeFailure } from "./errors.ts";
+import {
+  checkRecord,
+  decodeRecord,
+  encodeRecord,
+  type LogEntry,
+  parseSegmentFileName,
+  RECORD_HEADER_BYTES,
+  recordBytes,
+  SEGMENT_HEADER_BYTES,
+  SEGMENT_MAGIC,
+  scanSegment,
+  segmentFileName,
+} from "./log-format.ts";
+
+export interface LogStoreOptions {
+  /** Directory owned by this log (created if missing). One process at a time. */
+  readonly directory: string;
+  /**
+   * A segment is closed once it reaches this size; compaction deletes whole segments, so smaller
+   * segments free disk sooner after a snapshot, larger ones mean fewer files. Default 64 MiB.
+   */
+  readonly maxSegmentBytes?: number;
+  /** Largest payload of one entry. Default 16 MiB. */
+  readonly maxEntryBytes?: number;
+  /**
+   * Most bytes written by one group commit. Bounds the latency of the writers in a group and the
+   * size of one writev. Default 8 MiB (several fdatasync-latencies of bandwidth on an SSD).
+   */
+  readonly maxGroupBytes?: number;
+  /**
+   * Most bytes accepted but not yet durable. Appends beyond it are refused with STORAGE_LIMIT, so
+   * a disk slower than the producers shows up as an error instead of unbounded memory. Default 256 MiB.
+   */
+  readonly maxPendingBytes?: number;
+  /** Read file descriptors kept open for closed segments. Default 16. */
+  readonly maxOpenSegments?: number;
+}
+
+export interface LogStoreStats {
+  /** fdatasync calls that made appended entries durable (one per group commit). */
+  readonly syncCount: number;
+  readonly appendCalls: number;
+  readonly appendedEntries: number;
+  readonly bytesWritten: number;
+  readonly segmentCount: number;
+}
+
+interface Segment {
+  readonly firstIndex: number;
+  readonly path: string;
+  /** Offset of each record; entry `firstIndex + k` starts at `offsets[k]`. */
+  offsets: number[];
+  terms: number[];
+  /** End of the last durable record: where the next append to this segment goes. */
+  endOffset: number;
+  fd: number | undefined;
+}
+
+interface Waiter {
+  resolve(): void;
+  reject(error: unknown): void;
+}
+
+interface AppendGroup {
+  readonly kind: "append";
+  readonly firstIndex: number;
+  readonly buffers: Buffer[];
+  readonly terms: number[];
+  readonly recordSizes: number[];
+  bytes: number;
+  readonly waiters: Waiter[];
+}
+
+interface Barrier {
+  readonly kind: "barrier";
+  readonly run: () => void;
+  readonly waiter: Waiter;
+}
+
+type Operation = AppendGroup | Barrier;
+
+const LOG_META_FILE = "log-meta";
+const DEFAULTS = {
+  maxSegmentBytes: 64 * 1024 * 1024,
+  maxEntryBytes: 16 * 1024 * 1024,
+  maxGroupBytes: 8 * 1024 * 1024,
+  maxPendingBytes: 256 * 1024 * 1024,
+  maxOpenSegments: 16,
+} as const;
+
+function assert(condition: boolean, message: string): asserts condition {
+  if (!condition) throw new Error(`log store invariant broken: ${message}`);
+}
+
+function invalid(message: string): StorageError {
+  return new StorageError("STORAGE_INVALID_ARGUMENT", message);
+}
+
+function writevAll(fd: number, buffers: Buffer[], position: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    writev(fd, buffers, position, (error, written) => (error ? reject(error) : resolve(written)));
+  });
+}
+
+function fdatasyncAsync(fd: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    fdatasync(fd, (error) => (error ? reject(error) : resolve()));
+  });
+}
+
+export class LogStore {
+  readonly directory: string;
+  private readonly limits: Required<Omit<LogStoreOptions, "directory">>;
+  private segments: Segment[] = [];
+  /** Entries up to and including this index were compacted away (live in a snapshot). */
+  private compactedIndex = 0;
+  private compactedTerm = 0;
+
+  // What appends are validated against: includes accepted, not yet durable operations.
+  private acceptedNextIndex = 1;
+  private acceptedLastTerm = 0;
+  private acceptedCompactedIndex = 0;
+  private acceptedCompactedTerm = 0;
+  private pendingBytes = 0;
+  /** The group being written right now: accepted, no longer queued, not yet durable. */
+  private inFlight: AppendGroup | undefined;
+
+  private readonly queue: Operation[] = [];
+  private flushing = false;
+  private failure: StorageError | undefined;
+  private closed = false;
+  private openReadFds = 0;
+
+  private syncCount = 0;
+  private appendCalls = 0;
+  private appendedEntries = 0;
+  private bytesWritten = 0;
+
+  private constructor(options: LogStoreOptions) {
+    this.directory = options.directory;
+    this.limits = {
+      maxSegmentBytes: options.maxSegmentBytes ?? DEFAULTS.maxSegmentBytes,
+      maxEntryBytes: options.maxEntryBytes ?? DEFAULTS.maxEntryBytes,
+      maxGroupBytes: options.maxGroupBytes ?? DEFAULTS.maxGroupBytes,
+      maxPendingBytes: options.maxPendingBytes ?? DEFAULTS.maxPendingBytes,
+      maxOpenSegments: options.maxOpenSegments ?? DEFAULTS.maxOpenSegments,
+    };
+    for (const [name, value] of Object.entries(this.limits)) {
+      if (!Number.isSafeInteger(value) || value <= 0)
+        throw invalid(`${name} must be a positive integer, got ${value}`);
+    }
+  }
+
+  /**
+   * Opens (creating if needed) the log in `options.directory` and recovers it: a torn tail is cut
+   * back to the last whole record; damage anywhere else refuses to open with
+   * STORAGE_CORRUPT_RECORD naming the file and offset.
+   */
+  static async open(options: LogStoreOptions): Promise<LogStore> {
+    const store = new LogStore(options);
+    try {
+      store.recover();
+    } catch (error) {
+      store.closeFds();
+      throw error;
+    }
+    return store;
+  }
+
+  // ---- synchronous reads of durable entries (the consensus core's storage interface) ----
+
+  /** Index of the first entry still in the log: the compaction point + 1. */
+  firstIndex(): number {
+    return this.compactedIndex + 1;
+  }
+
+  /** Index of the last durable entry (the compaction point when the log is empty). */
+  lastIndex(): number {
+    const last = this.segments[this.segments.length - 1];
+    assert(last !== undefined, "no active segment");
+    return Math.max(this.compactedIndex, last.firstIndex + last.offsets.length - 1);
+  }
+
+  /** Term of the entry at `index`, for firstIndex()-1 <= index <= lastIndex(). */
+  term(index: number): number {
+    if (index === this.compactedIndex) return this.compactedTerm;
+    this.checkReadable(index, index + 1);
+    const segment = this.segmentOf(index);
+    return segment.terms[index - segment.firstIndex] as number;
+  }
+
+  /**
+   * Entries in [lo, hi): at most `maxBytes` of payload in total, but always at least one entry
+   * when lo < hi (so one oversized entry still makes progress). Reads only the records it returns.
+   */
+  entries(lo: number, hi: number, maxBytes = Number.MAX_SAFE_INTEGER): LogEntry[] {
+    if (lo > hi) throw invalid(`entries(${lo}, ${hi}): lo must not exceed hi`);
+    if (lo === hi) return [];
+    this.checkReadable(lo, hi);
+    const result: LogEntry[] = [];
+    let payloadBytes = 0;
+    let index = lo;
+    while (index < hi) {
+      const segment = this.segmentOf(index);
+      const first = index - segment.firstIndex;
+      let last = first; // exclusive
+      const segmentEnd = Math.min(hi - segment.firstIndex, segment.offsets.length);
+      while (last < segmentEnd) {
+        const size =
+          this.recordEnd(segment, last) - (segment.offsets[last] as number) - RECORD_HEADER_BYTES;
+        if (result.length + (last - first) > 0 && payloadBytes + size > maxBytes) break;
+        payloadBytes += size;
+        last++;
+      }
+      if (last === first) break;
+      this.readRecords(segment, first, last, result);
+      index = segment.firstIndex + last;
+      if (index < hi && last < segmentEnd) break; // stopped by maxBytes
+    }
+    return result;
+  }
+
+  /** The index the next append must start at (counts accepted appends not yet durable). */
+  nextIndex(): number {
+    return this.acceptedNextIndex;
+  }
+
+  stats(): LogStoreStats {
+    return {
+      syncCount: this.syncCount,
+      appendCalls: this.appendCalls,
+      appendedEntries: this.appendedEntries,
+      bytesWritten: this.bytesWritten,
+      segmentCount: this.segments.length,
+    };
+  }
+
+  // ---- asynchronous writes ----
+
+  /**
+   * Appends `entries` (consecutive indexes starting at nextIndex(), non-decreasing terms).
+   * Resolves once they are durable. The entries are copied: the caller may reuse its buffers.
+   * To replace a conflicting suffix, call truncate() first (it may be issued without awaiting).
+   */
+  append(entries: readonly LogEntry[]): Promise<void> {
+    const refusal = this.writeRefusal();
+    if (refusal !== undefined) return Promise.reject(refusal);
+    if (entries.length === 0) return Promise.resolve();
+    let bytes = 0;
+    let expectedIndex = this.acceptedNextIndex;
+    let lastTerm = this.acceptedLastTerm;
+    for (const entry of entries) {
+      if (entry.index !== expectedIndex) {
+        return Promise.reject(
+          invalid(
+            `append: entry index ${entry.index} must be ${expectedIndex} (entries are consecutive from nextIndex()); truncate a conflicting suffix first`,
+          ),
+        );
+      }
+      if (!Number.isSafeInteger(entry.term) || entry.term < lastTerm) {
+        return Promise.reject(
+          invalid(
+            `append: entry ${entry.index} has term ${entry.term}, below the preceding term ${lastTerm}`,
+          ),
+        );
+      }
+      if (entry.type !== 0 && entry.type !== 1) {
+        return Promise.reject(
+          invalid(
+            `append: entry ${entry.index} has type ${entry.type}; use 0 (normal) or 1 (configuration change)`,
+          ),
+        );
+      }
+      if (entry.data.length > this.limits.maxEntryBytes) {
+        return Promise.reject(
+          new StorageError(
+            "STORAGE_LIMIT",
+            `append: entry ${entry.index} carries ${entry.data.length} bytes, above maxEntryBytes ${this.limits.maxEntryBytes}; split the payload`,
+          ),
+        );
+      }
+      bytes += recordBytes(entry);
+      lastTerm = entry.term;
+      expectedIndex++;
+    }
+    if (this.pendingBytes + bytes > this.limits.maxPendingBytes) {
+      return Promise.reject(
+        new StorageError(
+          "STORAGE_LIMIT",
+          `append: ${this.pendingBytes} bytes already wait for the disk (maxPendingBytes ${this.limits.maxPendingBytes}); wait for earlier appends to resolve`,
+        ),
+      );
+    }
+    const buffer = Buffer.allocUnsafe(bytes);
+    let offset = 0;
+    let group = this.queue[this.queue.length - 1];
+    if (
+      group === undefined ||
+      group.kind !== "append" ||
+      group.bytes + bytes > this.limits.maxGroupBytes
+    ) {
+      group = {
+        kind: "append",
+        firstIndex: this.acceptedNextIndex,
+        buffers: [],
+        terms: [],
+        recordSizes: [],
+        bytes: 0,
+        waiters: [],
+      };
+      this.queue.push(group);
+    }
+    for (const entry of entries) {
+      const end = encodeRecord(entry, buffer, offset);
+      group.terms.push(entry.term);
+      group.recordSizes.push(end - offset);
+      offset = end;
+    }
+    group.buffers.push(buffer);
+    group.bytes += bytes;
+    this.pendingBytes += bytes;
+    this.acceptedNextIndex = expectedIndex;
+    this.acceptedLastTerm = lastTerm;
+    this.appendCalls++;
+    const promise = new Promise<void>((resolve, reject) => {
+      (group as AppendGroup).waiters.push({ resolve, reject });
+    });
+    this.scheduleFlush();
+    return promise;
+  }
+
+  /** Removes entries with index >= fromIndex (a conflicting, uncommitted suffix). */
+  truncate(fromIndex: number): Promise<void> {
+    const refusal = this.writeRefusal();
+    if (refusal !== undefined) return Promise.reject(refusal);
+    if (
+      !Number.isSafeInteger(fromIndex) ||
+      fromIndex <= this.acceptedCompactedIndex ||
+      fromIndex > this.acceptedNextIndex
+    ) {
+      return Promise.reject(
+        invalid(
+          `truncate(${fromIndex}): must lie in (${this.acceptedCompactedIndex}, ${this.acceptedNextIndex}]; compacted entries cannot be truncated`,
+        ),
+      );
+    }
+    if (fromIndex === this.acceptedNextIndex) return this.barrier(() => {});
+    this.acceptedLastTerm = this.acceptedTerm(fromIndex - 1);
+    this.acceptedNextIndex = fromIndex;
+    return this.barrier(() => this.truncateNow(fromIndex));
+  }
+
+  /**
+   * Discards entries up to and including `throughIndex` (they are covered by a durable snapshot).
+   * Must not exceed the durable last index at the time it runs.
+   */
+  compact(throughIndex: number): Promise<void> {
+    const refusal = this.writeRefusal();
+    if (refusal !== undefined) return Promise.reject(refusal);
+    if (
+      !Number.isSafeInteger(throughIndex) ||
+      throughIndex < this.acceptedCompactedIndex ||
+      throughIndex >= this.acceptedNextIndex
+    ) {
+      return Promise.reject(
+        invalid(
+          `compact(${throughIndex}): must lie in [${this.acceptedCompactedIndex}, ${this.acceptedNextIndex - 1}]`,
+        ),
+      );
+    }
+    this.acceptedCompactedTerm = this.acceptedTerm(throughIndex);
+    this.acceptedCompactedIndex = throughIndex;
+    return this.barrier(() => this.compactNow(throughIndex));
+  }
+
+  /**
+   * Discards the whole log and restarts it after a snapshot at (index, term): the next append is
+   * index + 1. For a snapshot received from the leader that the log does not match.
+   */
+  reset(index: number, term: number): Promise<void> {
+    const refusal = this.writeRefusal();
+    if (refusal !== undefined) return Promise.reject(refusal);
+    if (
+      !Number.isSafeInteger(index) ||
+      index < this.acceptedCompactedIndex ||
+      !Number.isSafeInteger(term) ||
+      term < 0
+    ) {
+      return Promise.reject(
+        invalid(
+          `reset(${index}, ${term}): the index must be at least the compaction point ${this.acceptedCompactedIndex}`,
+        ),
+      );
+    }
+    this.acceptedCompactedIndex = index;
+    this.acceptedCompactedTerm = term;
+    this.acceptedNextIndex = index + 1;
+    this.acceptedLastTerm = term;
+    return this.barrier(() => this.resetNow(index, term));
+  }
+
+  /**
+   * Makes the log agree with a durable snapshot at (index, term): if the log holds that entry with
+   * that term, compacts through it and keeps the suffix; otherwise resets. Call after installing a
+   * snapshot and at startup (a crash between the snapshot and the log step is repaired here).
+   */
+  async alignToSnapshot(index: number, term: number): Promise<void> {
+    await this.barrier(() => {});
+    if (index < this.compactedIndex) return; // the log is already past this snapshot
+    if (index <= this.lastIndex() && this.term(index) === term) {
+      if (index > this.compactedIndex) await this.compact(index);
+      return;
+    }
+    if (index === this.compactedIndex && term === this.compactedTerm) return;
+    await this.reset(index, term);
+  }
+
+  /** Waits for queued writes, then releases file descriptors. Reads fail afterwards. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    try {
+      await this.barrier(() => {});
+    } catch {
+      // A failed store still closes; the failure was reported to the writers.
+    }
+    this.closed = true;
+    this.closeFds();
+  }
+
+  // ---- the write queue ----
+
+  private writeRefusal(): StorageError | undefined {
+    if (this.closed)
+      return new StorageError("STORAGE_CLOSED", "the log store is closed; open it again to write");
+    if (this.failure !== undefined) {
+      if (this.failure.code === "STORAGE_DISK_FULL") return this.failure;
+      return new StorageError(
+        "STORAGE_WRITES_STOPPED",
+        `the log store stopped accepting writes after an earlier failure (${this.failure.message}); reopen it after fixing the cause`,
+        { cause: this.failure },
+      );
+    }
+    return undefined;
+  }
+
+  private barrier(run: () => void): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ kind: "barrier", run, waiter: { resolve, reject } });
+      this.scheduleFlush();
+    });
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushing) return;
+    this.flushing = true;
+    // Deferred to the next turn so every append issued in this turn (for example by writers
+    // woken by the previous commit) joins the same group.
+    setImmediate(() => void this.drain());
+  }
+
+  private async drain(): Promise<void> {
+    while (this.queue.length > 0) {
+      const operation = this.queue.shift() as Operation;
+      if (this.failure !== undefined) {
+        this.rejectOperation(operation, this.writeRefusal());
+        continue;
+      }
+      try {
+        if (operation.kind === "append") {
+          this.inFlight = operation;
+          await this.writeGroup(operation);
+          this.inFlight = undefined;
+          for (const waiter of operation.waiters) waiter.resolve();
+        } else {
+          operation.run();
+          operation.waiter.resolve();
+        }
+      } catch (error) {
+        this.inFlight = undefined;
+        const failure = writeFailure(error, this.activeSegment().path, "writing the log");
+        if (failure.code === "STORAGE_DISK_FULL" || failure.code === "STORAGE_IO")
+          this.failure = failure;
+        this.rejectOperation(operation, failure);
+      }
+    }
+    this.flushing = false;
+  }
+
+  private rejectOperation(operation: Operation, error: unknown): void {
+    if (operation.kind === "append") {
+      this.pendingBytes -= operation.bytes;
+      for (const waiter of operation.waiters) waiter.reject(error);
+    } else {
+      operation.waiter.reject(error);
+    }
+  }
+
+  private async writeGroup(group: AppendGroup): Promise<void> {
+    let segment = this.activeSegment();
+    const nextDurable = segment.firstIndex + segment.offsets.length;
+    assert(
+      group.firstIndex === nextDurable,
+      `group starts at ${group.firstIndex}, log continues at ${nextDurable}`,
+    );
+    if (segment.endOffset >= this.limits.maxSegmentBytes && segment.offsets.length > 0) {
+      segment = this.startSegment(group.firstIndex);
+    }
+    const fd = this.fdOf(segment);
+    const start = segment.endOffset;
+    try {
+      let written = await writevAll(fd, group.buffers, start);
+      while (written < group.bytes) {
+        // Short write (the kernel may split large vectors): write the rest.
+        const rest = Buffer.concat(group.buffers).subarray(written);
+        written += await writevAll(fd, [rest], start + written);
+      }
+      await fdatasyncAsync(fd);
+    } catch (error) {
+      // Cut off whatever part of the group reached the file, so the segment ends at a record
+      // boundary again; needs no free space. If even this fails, reopening truncates the torn tail.
+      try {
+        ftruncateSync(fd, start);
+      } catch {
+        // Recovery on the next open handles it.
+      }
+      throw writeFailure(error, segment.path, "appending to the log");
+    }
+    this.syncCount++;
+    this.bytesWritten += group.bytes;
+    this.pendingBytes -= group.bytes;
+    this.appendedEntries += group.terms.length;
+    let offset = start;
+    for (let k = 0; k < group.terms.length; k++) {
+      segment.offsets.push(offset);
+      segment.terms.push(group.terms[k] as number);
+      offset += group.recordSizes[k] as number;
+    }
+    segment.endOffset = offset;
+  }
+
+  /** Creates a new, durable, empty segment for entries from `firstIndex` on and makes it active. */
+  private startSegment(firstIndex: number): Segment {
+    const path = join(this.directory, segmentFileName(firstIndex));
+    const fd = openSync(path, "w+", 0o600);
+    try {
+      writeSync(fd, SEGMENT_MAGIC, 0, SEGMENT_HEADER_BYTES, 0);
+      fdatasyncSync(fd);
+      fsyncDirectory(this.directory);
+    } catch (error) {
+      closeSync(fd);
+      try {
+        unlinkSync(path);
+      } catch {
+        // Recovery treats a segment with a torn header as empty.
+      }
+      throw error;
+    }
+    const segment: Segment = {
+      firstIndex,
+      path,
+      offsets: [],
+      terms: [],
+      endOffset: SEGMENT_HEADER_BYTES,
+      fd,
+    };
+    this.segments.push(segment);
+    return segment;
+  }
+
+  private truncateNow(fromIndex: number): void {
+    // Later segments go first, newest first, so a crash part-way leaves a contiguous log.
+    let removed = false;
+    while (this.segments.length > 1 && this.activeSegment().firstIndex >= fromIndex) {
+      this.removeSegment(this.segments.pop() as Segment);
+      removed = true;
+    }
+    const segment = this.activeSegment();
+    const keep = Math.max(0, fromIndex - segment.firstIndex);
+    if (keep < segment.offsets.length) {
+      const end = segment.offsets[keep] as number;
+      const fd = this.fdOf(segment);
+      ftruncateSync(fd, end);
+      fdatasyncSync(fd);
+      segment.offsets.length = keep;
+      segment.terms.length = keep;
+      segment.endOffset = end;
+    }
+    if (removed) fsyncDirectory(this.directory);
+    assert(segment.firstIndex <= fromIndex, `truncate(${fromIndex}) left segment ${segment.path}`);
+  }
+
+  private compactNow(throughIndex: number): void {
+    if (throughIndex <= this.compactedIndex) return;
+    assert(
+      throughIndex <= this.lastIndex(),
+      `compact(${throughIndex}) beyond durable last index ${this.lastIndex()}`,
+    );
+    const term = this.term(throughIndex);
+    // Record the new bounds first: a crash after this line leaves segments that recovery drops.
+    writeAtomicFileSync(join(this.directory, LOG_META_FILE), {
+      compactedIndex: throughIndex,
+      compactedTerm: term,
+    });
+    this.compactedIndex = throughIndex;
+    this.compactedTerm = term;
+    let removed = false;
+    while (this.segments.length > 1) {
+      const first = this.segments[0] as Segment;
+      if (first.firstIndex + first.offsets.length - 1 > throughIndex) break;
+      this.removeSegment(first);
+      this.segments.shift();
+      removed = true;
+    }
+    if (removed) fsyncDirectory(this.directory);
+  }
+
+  private resetNow(index: number, term: number): void {
+    // Delete first, newest first: a crash part-way leaves a shorter but consistent log under the
+    // old bounds, which alignToSnapshot repairs at startup; the new bounds come last.
+    while (this.segments.length > 0) this.removeSegment(this.segments.pop() as Segment);
+    fsyncDirectory(this.directory);
+    this.startSegment(index + 1);
+    writeAtomicFileSync(join(this.directory, LOG_META_FILE), {
+      compactedIndex: index,
+      compactedTerm: term,
+    });
+    this.compactedIndex = index;
+    this.compactedTerm = term;
+  }
+
+  // ---- recovery ----
+
+  private recover(): void {
+    mkdirSync(this.directory, { recursive: true });
+    const meta = readAtomicFileSync(join(this.directory, LOG_META_FILE));
+    if (meta !== undefined) {
+      const { compactedIndex, compactedTerm } = meta as {
+        compactedIndex?: unknown;
+        compactedTerm?: unknown;
+      };
+      if (!Number.isSafeInteger(compactedIndex) || !Number.isSafeInteger(compactedTerm)) {
+        throw new StorageError(
+          "STORAGE_CORRUPT_FILE",
+          `${join(this.directory, LOG_META_FILE)} lacks valid bounds; restore it or rebuild this node from its peers`,
+          { file: join(this.directory, LOG_META_FILE) },
+        );
+      }
+      this.compactedIndex = compactedIndex as number;
+      this.compactedTerm = compactedTerm as number;
+    }
+    const names = readdirSync(this.directory)
+      .map((name) => ({ name, firstIndex: parseSegmentFileName(name) }))
+      .filter(
+        (entry): entry is { name: string; firstIndex: number } => entry.firstIndex !== undefined,
+      )
+      .sort((a, b) => a.firstIndex - b.firstIndex);
+    for (const [position, { name, firstIndex }] of names.entries()) {
+      const path = join(this.directory, name);
+      const isLast = position === names.length - 1;
+      const scan = scanSegment(readFileSync(path), firstIndex);
+      const previous = this.segments[this.segments.length - 1];
+      if (previous !== undefined && previous.firstIndex + previous.offsets.length !== firstIndex) {
+        throw new StorageError(
+          "STORAGE_CORRUPT_RECORD",
+          `log segment ${path} starts at index ${firstIndex} but the previous segment ends at ${previous.firstIndex + previous.offsets.length - 1}: entries are missing; restore the log or rebuild this node from its peers`,
+          { file: path, offset: 0 },
+        );
+      }
+      let endOffset = scan.validEnd;
+      if (scan.stop !== undefined) {
+        if (!isLast || scan.stop.kind === "corrupt") {
+          throw new StorageError(
+            "STORAGE_CORRUPT_RECORD",
+            `log segment ${path} is damaged at byte offset ${scan.stop.offset} (${scan.stop.why}) with data after it that may be committed; refusing to start. Restore the log from a backup or rebuild this node from its peers`,
+            { file: path, offset: scan.stop.offset },
+          );
+        }
+        // A torn tail: the remains of a write that never completed, so never acknowledged.
+        const fd = openSync(path, "r+");
+        try {
+          if (endOffset < SEGMENT_HEADER_BYTES) {
+            ftruncateSync(fd, 0);
+            writeSync(fd, SEGMENT_MAGIC, 0, SEGMENT_HEADER_BYTES, 0);
+            endOffset = SEGMENT_HEADER_BYTES;
+          } else {
+            ftruncateSync(fd, endOffset);
+          }
+          fdatasyncSync(fd);
+        } finally {
+          closeSync(fd);
+        }
+      }
+      this.segments.push({
+        firstIndex,
+        path,
+        offsets: scan.offsets,
+        terms: scan.terms,
+        endOffset,
+        fd: undefined,
+      });
+    }
+    this.applyBounds();
+    const last = this.activeSegment();
+    this.acceptedNextIndex = last.firstIndex + last.offsets.length;
+    this.acceptedLastTerm =
+      last.terms.length > 0 ? (last.terms[last.terms.length - 1] as number) : this.compactedTerm;
+    this.acceptedCompactedIndex = this.compactedIndex;
+    this.acceptedCompactedTerm = this.compactedTerm;
+  }
+
+  /** Reconciles the segments with the recorded compaction point after a crash mid-operation. */
+  private applyBounds(): void {
+    const recordCount = this.segments.reduce((sum, segment) => sum + segment.offsets.length, 0);
+    const first = this.segments[0];
+    const last = this.segments[this.segments.length - 1];
+    const lastIndex = last === undefined ? 0 : last.firstIndex + last.offsets.length - 1;
+    const stale =
+      first === undefined ||
+      recordCount === 0 ||
+      // Every entry is at or before the compaction point and the log cannot continue from it:
+      // a reset was interrupted after it recorded its bounds; nothing here is needed.
+      lastIndex < this.compactedIndex;
+    if (stale) {
+      if (
+        first !== undefined &&
+        recordCount === 0 &&
+        this.segments.length === 1 &&
+        first.firstIndex === this.compactedIndex + 1
+      )
+        return;
+      while (this.segments.length > 0) this.removeSegment(this.segments.pop() as Segment);
+      this.startSegment(this.compactedIndex + 1);
+      return;
+    }
+    if (first.firstIndex > this.compactedIndex + 1) {
+      throw new StorageError(
+        "STORAGE_CORRUPT_RECORD",
+        `log segment ${first.path} starts at index ${first.firstIndex} but entries after ${this.compactedIndex} are expected; entries are missing. Restore the log or rebuild this node from its peers`,
+        { file: first.path, offset: 0 },
+      );
+    }
+    if (this.compactedIndex >= first.firstIndex) {
+      const segment = this.segmentOf(this.compactedIndex);
+      const term = segment.terms[this.compactedIndex - segment.firstIndex];
+      if (term !== this.compactedTerm) {
+        throw new StorageError(
+          "STORAGE_CORRUPT_FILE",
+          `entry ${this.compactedIndex} in ${segment.path} has term ${term} but ${LOG_META_FILE} records term ${this.compactedTerm} for it; restore the log or rebuild this node from its peers`,
+          { file: join(this.directory, LOG_META_FILE) },
+        );
+      }
+    }
+    let removed = false;
+    while (this.segments.length > 1) {
+      const segment = this.segments[0] as Segment;
+      if (segment.firstIndex + segment.offsets.length - 1 > this.compactedIndex) break;
+      this.removeSegment(segment);
+      this.segments.shift();
+      removed = true;
+    }
+    if (removed) fsyncDirectory(this.directory);
+  }
+
+  // ---- helpers ----
+
+  private activeSegment(): Segment {
+    const segment = this.segments[this.segments.length - 1];
+    assert(segment !== undefined, "no active segment");
+    return segment;
+  }
+
+  private checkReadable(lo: number, hi: number): void {
+    if (this.closed)
+      throw new StorageError("STORAGE_CLOSED", "the log store is closed; open it again to read");
+    if (!Number.isSafeInteger(lo) || !Number.isSafeInteger(hi))
+      throw invalid(`log range [${lo}, ${hi}) must be integers`);
+    if (lo <= this.compactedIndex) {
+      throw new StorageError(
+        "STORAGE_COMPACTED",
+        `log index ${lo} was compacted (first index is ${this.compactedIndex + 1}); send the snapshot instead`,
+      );
+    }
+    if (hi - 1 > this.lastIndex()) {
+      throw new StorageError(
+        "STORAGE_UNAVAILABLE",
+        `log index ${hi - 1} is beyond the last durable index ${this.lastIndex()}`,
+      );
+    }
+  }
+
+  /** The segment holding durable entry `index` (which the caller has range-checked). */
+  private segmentOf(index: number): Segment {
+    let lo = 0;
+    let hi = this.segments.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if ((this.segments[mid] as Segment).firstIndex <= index) lo = mid;
+      else hi = mid - 1;
+    }
+    const segment = this.segments[lo] as Segment;
+    assert(
+      index >= segment.firstIndex && index < segment.firstIndex + segment.offsets.length,
+      `index ${index} not in segment ${segment.path}`,
+    );
+    return segment;
+  }
+
+  private recordEnd(segment: Segment, k: number): number {
+    return k + 1 < segment.offsets.length ? (segment.offsets[k + 1] as number) : segment.endOffset;
+  }
+
+  private readRecords(segment: Segment, first: number, last: number, out: LogEntry[]): void {
+    const start = segment.offsets[first] as number;
+    const end = this.recordEnd(segment, last - 1);
+    const buffer = Buffer.allocUnsafe(end - start);
+    const fd = this.fdOf(segment);
+    let read = 0;
+    while (read < buffer.length) {
+      const n = readSync(fd, buffer, read, buffer.length - read, start + read);
+      if (n === 0) break;
+      read += n;
+    }
+    for (let k = first; k < last; k++) {
+      const offset = (segment.offsets[k] as number) - start;
+      const check = checkRecord(buffer, offset, read);
+      if (!check.ok || check.index !== segment.firstIndex + k) {
+        throw new StorageError(
+          "STORAGE_CORRUPT_RECORD",
+          `log segment ${segment.path} is damaged at byte offset ${segment.offsets[k]} (found while reading entry ${segment.firstIndex + k}); restore the log or rebuild this node from its peers`,
+          { file: segment.path, offset: segment.offsets[k] as number },
+        );
+      }
+      out.push(decodeRecord(buffer, offset));
+    }
+  }
+
+  private fdOf(segment: Segment): number {
+    if (segment.fd !== undefined) return segment.fd;
+    const isActive = segment === this.segments[this.segments.length - 1];
+    if (!isActive && this.openReadFds >= this.limits.maxOpenSegments) {
+      // Bounded descriptor use: drop the cached read descriptors of closed segments.
+      for (const other of this.segments.slice(0, -1)) {
+        if (other.fd !== undefined) {
+          closeSync(other.fd);
+          other.fd = undefined;
+          this.openReadFds--;
+        }
+      }
+    }
+    segment.fd = openSync(segment.path, isActive ? "r+" : "r");
+    if (!isActive) this.openReadFds++;
+    return segment.fd;
+  }
+
+  private removeSegment(segment: Segment): void {
+    if (segment.fd !== undefined) {
+      closeSync(segment.fd);
+      if (segment !== this.segments[this.segments.length - 1]) this.openReadFds--;
+      segment.fd = undefined;
+    }
+    unlinkSync(segment.path);
+  }
+
+  private closeFds(): void {
+    for (const segment of this.segments) {
+      if (segment.fd !== undefined) closeSync(segment.fd);
+      segment.fd = undefined;
+    }
+    this.openReadFds = 0;
+  }
+
+  /** Term of an accepted entry: durable, or still waiting in the queue. */
+  private acceptedTerm(index: number): number {
+    if (index === this.acceptedCompactedIndex) return this.acceptedCompactedTerm;
+    // Newest first: after a truncate, a later group supersedes an earlier one at the same index.
+    const groups = [...this.queue.filter((operation) => operation.kind === "append")].reverse();
+    if (this.inFlight !== undefined) groups.push(this.inFlight);
+    for (const group of groups) {
+      if (index >= group.firstIndex && index < group.firstIndex + group.terms.length) {
+        return group.terms[index - group.firstIndex] as number;
+      }
+    }
+    return this.term(index);
+  }
+}

@@ -1,0 +1,129 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { isStorageError, LogStore } from "../../src/storage/index.ts";
+import { entries, entry, temporaryDirectory } from "./helpers.ts";
+
+test("appended entries read back after reopen, across segments", async () => {
+  const dir = temporaryDirectory("log-basic");
+  try {
+    let log = await LogStore.open({ directory: dir.path, maxSegmentBytes: 1024 });
+    assert.equal(log.firstIndex(), 1);
+    assert.equal(log.lastIndex(), 0);
+    assert.equal(log.term(0), 0);
+    for (let from = 1; from <= 91; from += 10)
+      await log.append(entries(from, 10, from <= 50 ? 1 : 2));
+    assert.equal(log.lastIndex(), 100);
+    assert.ok(log.stats().segmentCount > 3, "small segments roll over");
+    await log.close();
+    log = await LogStore.open({ directory: dir.path, maxSegmentBytes: 1024 });
+    assert.equal(log.lastIndex(), 100);
+    assert.deepEqual(log.entries(1, 101), [...entries(1, 50, 1), ...entries(51, 50, 2)]);
+    assert.equal(log.term(50), 1);
+    assert.equal(log.term(51), 2);
+    await log.close();
+  } finally {
+    dir.remove();
+  }
+});
+
+test("entries() honours maxBytes but always returns at least one entry", async () => {
+  const dir = temporaryDirectory("log-maxbytes");
+  try {
+    const log = await LogStore.open({ directory: dir.path, maxSegmentBytes: 600 });
+    const big = Array.from({ length: 20 }, (_, k) => entry(k + 1, 1, new Uint8Array(100).fill(k)));
+    await log.append(big);
+    assert.equal(log.entries(1, 21, 0).length, 1);
+    assert.equal(log.entries(1, 21, 100).length, 1);
+    assert.equal(log.entries(1, 21, 250).length, 2);
+    assert.equal(log.entries(3, 21, 1000).length, 10);
+    assert.deepEqual(log.entries(5, 21), big.slice(4));
+    assert.deepEqual(log.entries(7, 7), []);
+    await log.close();
+  } finally {
+    dir.remove();
+  }
+});
+
+test("truncate, compact and reset keep the log contiguous and durable", async () => {
+  const dir = temporaryDirectory("log-ops");
+  try {
+    let log = await LogStore.open({ directory: dir.path, maxSegmentBytes: 512 });
+    await log.append(entries(1, 40, 1));
+    // Truncate without awaiting, then append the replacement suffix: the queue orders them.
+    const truncated = log.truncate(31);
+    assert.equal(log.nextIndex(), 31);
+    await Promise.all([truncated, log.append(entries(31, 5, 3))]);
+    assert.equal(log.lastIndex(), 35);
+    assert.equal(log.term(31), 3);
+    await log.compact(20);
+    assert.equal(log.firstIndex(), 21);
+    assert.equal(log.term(20), 1);
+    assert.throws(
+      () => log.entries(20, 22),
+      (error) => isStorageError(error, "STORAGE_COMPACTED"),
+    );
+    assert.throws(
+      () => log.entries(30, 37),
+      (error) => isStorageError(error, "STORAGE_UNAVAILABLE"),
+    );
+    await log.close();
+    log = await LogStore.open({ directory: dir.path, maxSegmentBytes: 512 });
+    assert.equal(log.firstIndex(), 21);
+    assert.equal(log.lastIndex(), 35);
+    assert.deepEqual(log.entries(21, 36), [...entries(21, 10, 1), ...entries(31, 5, 3)]);
+    await log.reset(100, 7);
+    assert.equal(log.firstIndex(), 101);
+    assert.equal(log.lastIndex(), 100);
+    assert.equal(log.term(100), 7);
+    await log.append(entries(101, 3, 7));
+    await log.close();
+    log = await LogStore.open({ directory: dir.path, maxSegmentBytes: 512 });
+    assert.equal(log.firstIndex(), 101);
+    assert.deepEqual(log.entries(101, 104), entries(101, 3, 7));
+    await log.close();
+  } finally {
+    dir.remove();
+  }
+});
+
+test("alignToSnapshot compacts a matching log and resets a conflicting one", async () => {
+  const dir = temporaryDirectory("log-align");
+  try {
+    const log = await LogStore.open({ directory: dir.path });
+    await log.append(entries(1, 10, 2));
+    await log.alignToSnapshot(5, 2);
+    assert.equal(log.firstIndex(), 6);
+    assert.equal(log.lastIndex(), 10, "the matching suffix is kept");
+    await log.alignToSnapshot(8, 3);
+    assert.equal(log.firstIndex(), 9);
+    assert.equal(log.lastIndex(), 8, "a conflicting log is discarded");
+    assert.equal(log.term(8), 3);
+    await log.close();
+  } finally {
+    dir.remove();
+  }
+});
+
+test("appends that break the contract are refused with STORAGE_INVALID_ARGUMENT", async () => {
+  const dir = temporaryDirectory("log-invalid");
+  try {
+    const log = await LogStore.open({ directory: dir.path, maxEntryBytes: 64 });
+    await log.append(entries(1, 3, 2));
+    const invalid = (error: unknown) => isStorageError(error, "STORAGE_INVALID_ARGUMENT");
+    await assert.rejects(log.append([entry(5, 2)]), invalid);
+    await assert.rejects(log.append([entry(4, 1)]), invalid);
+    await assert.rejects(log.truncate(0), invalid);
+    await assert.rejects(log.compact(4), invalid);
+    await assert.rejects(log.append([entry(4, 2, new Uint8Array(65))]), (error) =>
+      isStorageError(error, "STORAGE_LIMIT"),
+    );
+    await log.append([entry(4, 2)]);
+    assert.equal(log.lastIndex(), 4);
+    await log.close();
+    await assert.rejects(log.append([entry(5, 2)]), (error) =>
+      isStorageError(error, "STORAGE_CLOSED"),
+    );
+  } finally {
+    dir.remove();
+  }
+});
