@@ -4,6 +4,7 @@
 import { readFileSync } from "node:fs";
 import { Command } from "commander";
 import { registerCheckHistoryCommand } from "./check-history.ts";
+import { registerLbCommand } from "./lb.ts";
 
 function packageVersion(): string {
   const packageJsonUrl = new URL("../../package.json", import.meta.url);
@@ -19,6 +20,7 @@ export function buildProgram(): Command {
     .version(packageVersion(), "-v, --version", "print the version and exit")
     .showHelpAfterError("(run `hothot --help` for usage)");
   registerCheckHistoryCommand(program);
+  registerLbCommand(program);
   return program;
 }
 

@@ -1,0 +1,106 @@
+// Header handling shared by the HTTP and WebSocket paths: hop-by-hop headers (RFC 9110 7.6.1)
+// describe one connection and must not be forwarded; X-Forwarded-* tell the upstream who the
+// client was.
+import type { IncomingMessage } from "node:http";
+
+const hopByHop = new Set([
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "proxy-authenticate",
+  "proxy-authorization",
+  "te",
+  "trailer",
+  "transfer-encoding",
+  "upgrade",
+]);
+
+/** Headers the proxy sets itself. `expect` is answered by the proxy (100-continue). */
+const replaced = new Set(["x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "expect"]);
+
+/** Extra hop-by-hop names a Connection header lists, lower-cased; null when there are none. */
+function connectionTokens(value: string | undefined): Set<string> | null {
+  if (value === undefined) return null;
+  let tokens: Set<string> | null = null;
+  for (const raw of value.split(",")) {
+    const token = raw.trim().toLowerCase();
+    if (token === "" || token === "close" || token === "keep-alive" || token === "upgrade")
+      continue;
+    tokens ??= new Set();
+    tokens.add(token);
+  }
+  return tokens;
+}
+
+function clientAddress(request: IncomingMessage): string {
+  const address = request.socket.remoteAddress ?? "";
+  return address.startsWith("::ffff:") ? address.slice(7) : address;
+}
+
+/**
+ * The request headers to send upstream as a flat [name, value, …] list. With `keepUpgrade`
+ * (WebSocket), Connection and Upgrade are kept because the handshake needs them.
+ */
+export function upstreamRequestHeaders(request: IncomingMessage, keepUpgrade: boolean): string[] {
+  const raw = request.rawHeaders;
+  const listed = connectionTokens(request.headers.connection);
+  const out: string[] = [];
+  for (let index = 0; index < raw.length; index += 2) {
+    const name = raw[index]!;
+    const lower = name.toLowerCase();
+    if (hopByHop.has(lower)) {
+      if (!(keepUpgrade && (lower === "connection" || lower === "upgrade"))) continue;
+    } else if (replaced.has(lower) || listed?.has(lower)) continue;
+    out.push(name, raw[index + 1]!);
+  }
+  const previous = request.headers["x-forwarded-for"];
+  const address = clientAddress(request);
+  out.push("x-forwarded-for", previous ? `${previous}, ${address}` : address);
+  out.push("x-forwarded-proto", "http");
+  const host = request.headers.host;
+  if (host !== undefined) {
+    out.push("x-forwarded-host", request.headers["x-forwarded-host"]?.toString() ?? host);
+  }
+  return out;
+}
+
+/** The upstream's response headers (raw Buffers from undici) minus hop-by-hop ones. */
+export function clientResponseHeaders(raw: Buffer[]): string[] {
+  const out: string[] = [];
+  let listed: Set<string> | null = null;
+  for (let index = 0; index < raw.length; index += 2) {
+    const name = raw[index]!.toString("latin1");
+    const lower = name.toLowerCase();
+    const value = raw[index + 1]!.toString("latin1");
+    if (lower === "connection") listed = connectionTokens(value);
+    if (hopByHop.has(lower)) continue;
+    out.push(name, value);
+  }
+  if (listed === null) return out;
+  const filtered: string[] = [];
+  for (let index = 0; index < out.length; index += 2) {
+    if (!listed.has(out[index]!.toLowerCase())) filtered.push(out[index]!, out[index + 1]!);
+  }
+  return filtered;
+}
+
+export function hashKeyOf(request: IncomingMessage, hashKey: string): string | null {
+  if (hashKey === "client-address") return clientAddress(request);
+  if (hashKey.startsWith("header:")) {
+    const value = request.headers[hashKey.slice(7).toLowerCase()];
+    if (value === undefined) return null;
+    return Array.isArray(value) ? (value[0] ?? null) : value;
+  }
+  const cookieName = hashKey.slice(7);
+  const cookies = request.headers.cookie;
+  if (!cookies) return null;
+  for (const part of cookies.split(";")) {
+    const equals = part.indexOf("=");
+    if (equals > 0 && part.slice(0, equals).trim() === cookieName) {
+      return part.slice(equals + 1).trim();
+    }
+  }
+  return null;
+}
+
+export { clientAddress };

@@ -1,0 +1,518 @@
+// The layer-7 data path: a node:http server in front of one undici Pool per upstream. Bodies
+// stream through in both directions (never buffered whole; only small request bodies are held so
+// that they can be re-sent on a retry). WebSocket upgrades are passed through as raw bytes.
+import http, { type IncomingMessage, type ServerResponse } from "node:http";
+import net from "node:net";
+import type { Duplex } from "node:stream";
+import tls from "node:tls";
+import type { Dispatcher } from "undici";
+import { Pool } from "undici";
+import type { Backend, Balancer } from "./balancer.ts";
+import type { LbConfig } from "./config.ts";
+import type { FailureKind } from "./controller.ts";
+import { clientResponseHeaders, hashKeyOf, upstreamRequestHeaders } from "./headers.ts";
+import type { DataplaneMetrics } from "./metrics.ts";
+import { RetryBudget } from "./retry-budget.ts";
+
+const idempotent = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"]);
+const reads = new Set(["GET", "HEAD", "OPTIONS"]);
+/** Errors that mean the request never reached the upstream: safe to re-send for any method. */
+const connectErrors = new Set([
+  "ECONNREFUSED",
+  "UND_ERR_CONNECT_TIMEOUT",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "EADDRNOTAVAIL",
+]);
+const codeClasses = ["1xx", "2xx", "3xx", "4xx", "5xx"] as const;
+
+export type FailureReporter = (name: string, kind: FailureKind) => void;
+
+interface Instruments {
+  byClass: Array<{ inc(): void }>;
+  duration: { observe(value: number): void };
+}
+
+/** Per-backend data-path state: the connection pool and pre-bound metric children. */
+interface Runtime {
+  pool: Pool;
+  instruments: Instruments;
+}
+
+export class HttpProxy {
+  readonly server: http.Server;
+  private readonly runtimes = new Map<Backend, Runtime>();
+  private readonly budget: RetryBudget;
+  private inflight = 0;
+  private draining = false;
+  private drainWaiters: Array<() => void> = [];
+  private readonly upgrades = new Set<Duplex>();
+
+  constructor(
+    private readonly config: LbConfig,
+    private readonly balancer: Balancer,
+    private readonly metrics: DataplaneMetrics,
+    private readonly reportFailures: FailureReporter,
+  ) {
+    this.budget = new RetryBudget(config.retry.budgetPercent, config.retry.minRetriesPerSecond);
+    this.server = http.createServer(
+      {
+        maxHeaderSize: config.limits.maxHeaderBytes,
+        keepAliveTimeout: config.timeouts.clientKeepAliveMs,
+      },
+      (request, response) => this.handle(request, response),
+    );
+    this.server.keepAliveTimeout = config.timeouts.clientKeepAliveMs;
+    this.server.headersTimeout = config.timeouts.clientHeadersMs;
+    this.server.requestTimeout = config.timeouts.clientRequestMs;
+    this.server.maxConnections = config.limits.maxClientConnections;
+    this.server.on("upgrade", (request, socket, head) => this.upgrade(request, socket, head));
+    this.server.on("clientError", (_error, socket) => {
+      if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n");
+      else socket.destroy();
+    });
+  }
+
+  /** Balancer hook: a backend joined. */
+  attach(backend: Backend): void {
+    const timeouts = this.config.timeouts;
+    const pool = new Pool(backend.spec.url, {
+      connections: this.config.limits.maxConnectionsPerUpstream,
+      pipelining: 1,
+      keepAliveTimeout: timeouts.upstreamKeepAliveMs,
+      keepAliveMaxTimeout: timeouts.upstreamKeepAliveMs,
+      headersTimeout: timeouts.responseHeadersMs,
+      bodyTimeout: timeouts.bodyIdleMs,
+      connect: { timeout: timeouts.connectMs },
+    });
+    const upstream = backend.name;
+    this.runtimes.set(backend, {
+      pool,
+      instruments: {
+        byClass: codeClasses.map((codeClass) =>
+          this.metrics.requests.labels({ upstream, code_class: codeClass }),
+        ),
+        duration: this.metrics.duration.labels({ upstream }),
+      },
+    });
+  }
+
+  /** Balancer hook: a backend left; in-flight requests on it finish first. */
+  detach(backend: Backend): void {
+    const runtime = this.runtimes.get(backend);
+    if (!runtime) return;
+    this.runtimes.delete(backend);
+    void runtime.pool.close().catch(() => undefined);
+  }
+
+  listen(host: string, port: number): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.server.once("error", reject);
+      this.server.listen({ host, port, backlog: 4096 }, () => {
+        this.server.off("error", reject);
+        resolve((this.server.address() as net.AddressInfo).port);
+      });
+    });
+  }
+
+  /** Stops accepting, lets in-flight requests finish (up to drainMs), then closes everything. */
+  async close(): Promise<void> {
+    this.draining = true;
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    this.server.closeIdleConnections();
+    if (this.inflight > 0 || this.upgrades.size > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, this.config.timeouts.drainMs);
+        timer.unref();
+        this.drainWaiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+    this.server.closeAllConnections();
+    for (const socket of this.upgrades) socket.destroy();
+    await closed;
+    await Promise.all([...this.runtimes.values()].map((runtime) => runtime.pool.destroy()));
+    this.runtimes.clear();
+  }
+
+  get inflightRequests(): number {
+    return this.inflight;
+  }
+
+  private checkDrained(): void {
+    if (this.draining && this.inflight === 0 && this.upgrades.size === 0) {
+      const waiters = this.drainWaiters;
+      this.drainWaiters = [];
+      for (const waiter of waiters) waiter();
+    }
+  }
+
+  private handle(request: IncomingMessage, response: ServerResponse): void {
+    this.inflight++;
+    this.budget.recordRequest();
+    if (this.draining) response.shouldKeepAlive = false;
+    const method = request.method ?? "GET";
+    const headers = request.headers;
+    const lengthHeader = headers["content-length"];
+    const hasBody =
+      lengthHeader !== undefined
+        ? lengthHeader !== "0"
+        : headers["transfer-encoding"] !== undefined;
+    const exchange = new Exchange(this, request, response, method);
+    if (!hasBody) {
+      request.resume();
+      exchange.start(null, true);
+      return;
+    }
+    const length = lengthHeader === undefined ? Number.NaN : Number(lengthHeader);
+    if (length <= this.config.retry.maxBufferedBodyBytes) {
+      // Small sized body: hold it so that a retry can re-send it.
+      const chunks: Buffer[] = [];
+      let received = 0;
+      request.on("data", (chunk: Buffer) => {
+        received += chunk.length;
+        if (received > length) request.destroy();
+        else chunks.push(chunk);
+      });
+      request.on("end", () => exchange.start(Buffer.concat(chunks, received), true));
+      request.on("error", () => exchange.clientGone());
+      return;
+    }
+    exchange.start(request, false);
+  }
+
+  // --- used by Exchange -------------------------------------------------------------------
+
+  /** @internal */
+  pick(request: IncomingMessage, method: string, tried: Backend[] | null): Backend | null {
+    const policy = this.config.policy;
+    const hashKey = policy.type === "consistent-hash" ? hashKeyOf(request, policy.hashKey) : null;
+    const write = this.config.cluster !== undefined && !reads.has(method);
+    return this.balancer.pick(hashKey, write, tried);
+  }
+
+  /** @internal */
+  runtime(backend: Backend): Runtime | undefined {
+    return this.runtimes.get(backend);
+  }
+
+  /** @internal */
+  mayRetry(attempts: number): boolean {
+    return attempts <= this.config.retry.maxRetries && this.budget.tryAcquire();
+  }
+
+  /** @internal */
+  recordOutcome(backend: Backend, kind: "ok" | "5xx" | "connect"): void {
+    const outlier = this.config.outlier;
+    if (kind === "ok") {
+      backend.consecutiveConnectErrors = 0;
+      backend.consecutive5xx = 0;
+      return;
+    }
+    this.metrics.errors.inc({ upstream: backend.name, kind });
+    if (kind === "connect") {
+      backend.consecutive5xx = 0;
+      if (++backend.consecutiveConnectErrors >= outlier.consecutiveConnectErrors) {
+        backend.consecutiveConnectErrors = 0;
+        this.reportFailures(backend.name, "connect");
+      }
+    } else if (++backend.consecutive5xx >= outlier.consecutive5xx) {
+      backend.consecutive5xx = 0;
+      this.reportFailures(backend.name, "5xx");
+    }
+  }
+
+  /** @internal */
+  retried(reason: string): void {
+    this.metrics.retries.inc({ reason });
+  }
+
+  /** @internal */
+  noUpstream(): void {
+    this.metrics.noUpstream.inc();
+  }
+
+  /** @internal */
+  finished(): void {
+    this.inflight--;
+    this.checkDrained();
+  }
+
+  /** @internal */
+  get isDraining(): boolean {
+    return this.draining;
+  }
+
+  // --- WebSocket and other upgrades: a raw byte pipe after the handshake ------------------
+
+  private upgrade(request: IncomingMessage, client: Duplex, head: Buffer): void {
+    const tried: Backend[] = [];
+    const headerLines = upstreamRequestHeaders(request, true);
+    let text = `${request.method} ${request.url} HTTP/1.1\r\n`;
+    for (let index = 0; index < headerLines.length; index += 2) {
+      text += `${headerLines[index]}: ${headerLines[index + 1]}\r\n`;
+    }
+    text += "\r\n";
+    client.on("error", () => client.destroy());
+    const attempt = (): void => {
+      const backend = this.pick(request, request.method ?? "GET", tried.length ? tried : null);
+      if (backend === null || this.draining) {
+        this.noUpstream();
+        client.end("HTTP/1.1 502 Bad Gateway\r\nconnection: close\r\ncontent-length: 0\r\n\r\n");
+        return;
+      }
+      tried.push(backend);
+      const spec = backend.spec;
+      const upstream = spec.tls
+        ? tls.connect({ host: spec.host, port: spec.port, servername: spec.host })
+        : net.connect({ host: spec.host, port: spec.port });
+      const connectTimer = setTimeout(
+        () => upstream.destroy(Object.assign(new Error("connect timeout"), { code: "ETIMEDOUT" })),
+        this.config.timeouts.connectMs,
+      );
+      let connected = false;
+      upstream.once(spec.tls ? "secureConnect" : "connect", () => {
+        connected = true;
+        clearTimeout(connectTimer);
+        this.recordOutcome(backend, "ok");
+        backend.outstanding++;
+        this.upgrades.add(client);
+        const started = performance.now();
+        upstream.setNoDelay(true);
+        upstream.write(text);
+        if (head.length > 0) upstream.write(head);
+        client.pipe(upstream);
+        upstream.pipe(client);
+        const idleMs = this.config.timeouts.tcpIdleMs;
+        upstream.setTimeout(idleMs, () => upstream.destroy());
+        let done = false;
+        const end = () => {
+          if (done) return;
+          done = true;
+          backend.outstanding--;
+          this.upgrades.delete(client);
+          this.runtime(backend)?.instruments.duration.observe((performance.now() - started) / 1000);
+          client.destroy();
+          upstream.destroy();
+          this.checkDrained();
+        };
+        client.on("close", end);
+        upstream.on("close", end);
+      });
+      upstream.on("error", (error: NodeJS.ErrnoException) => {
+        clearTimeout(connectTimer);
+        if (connected) return;
+        this.recordOutcome(backend, "connect");
+        if (!client.destroyed && this.mayRetry(tried.length)) {
+          this.retried(`connect:${error.code ?? "error"}`);
+          attempt();
+        } else
+          client.end("HTTP/1.1 502 Bad Gateway\r\nconnection: close\r\ncontent-length: 0\r\n\r\n");
+      });
+    };
+    attempt();
+  }
+}
+
+/**
+ * One client request through the proxy, across retries. Implements undici's dispatch handler
+ * with the callback-style methods (onConnect/onHeaders/onData/onComplete/onError): they hand over
+ * raw header buffers without parsing them into an object, which is cheaper for a proxy that only
+ * copies headers through.
+ */
+class Exchange implements Dispatcher.DispatchHandler {
+  private backend: Backend | null = null;
+  private tried: Backend[] | null = null;
+  private body: Buffer | IncomingMessage | null = null;
+  private replayable = true;
+  private attempts = 0;
+  private startedAt = 0;
+  private abortUpstream: ((error?: Error) => void) | null = null;
+  private responded = false;
+  private discarding = false;
+  private gotHeaders = false;
+  private finishedExchange = false;
+  private resume: (() => void) | null = null;
+  private upstreamHeaders: string[] | null = null;
+
+  constructor(
+    private readonly proxy: HttpProxy,
+    private readonly request: IncomingMessage,
+    private readonly response: ServerResponse,
+    private readonly method: string,
+  ) {
+    response.on("close", () => {
+      if (!this.finishedExchange) this.clientGone();
+    });
+  }
+
+  start(body: Buffer | IncomingMessage | null, replayable: boolean): void {
+    this.body = body;
+    this.replayable = replayable;
+    this.dispatch();
+  }
+
+  clientGone(): void {
+    this.abortUpstream?.(new Error("client closed the connection"));
+    this.finish();
+  }
+
+  private dispatch(): void {
+    if (this.finishedExchange) return;
+    const backend = this.proxy.pick(this.request, this.method, this.tried);
+    if (backend === null) {
+      this.proxy.noUpstream();
+      this.fail(this.attempts === 0 ? 503 : 502, "no upstream available");
+      return;
+    }
+    const runtime = this.proxy.runtime(backend);
+    if (runtime === undefined) {
+      this.fail(502, "upstream removed");
+      return;
+    }
+    this.backend = backend;
+    this.attempts++;
+    backend.outstanding++;
+    this.gotHeaders = false;
+    this.discarding = false;
+    this.startedAt = performance.now();
+    this.upstreamHeaders ??= upstreamRequestHeaders(this.request, false);
+    runtime.pool.dispatch(
+      {
+        path: this.request.url ?? "/",
+        method: this.method,
+        headers: this.upstreamHeaders,
+        body: this.body,
+      },
+      this,
+    );
+  }
+
+  onConnect(abort: (error?: Error) => void): void {
+    this.abortUpstream = abort;
+    if (this.finishedExchange) abort(new Error("client closed the connection"));
+  }
+
+  onHeaders(
+    statusCode: number,
+    rawHeaders: Buffer[],
+    resume: () => void,
+    statusText: string,
+  ): boolean {
+    if (statusCode < 200) return true; // 1xx informational: the proxy answers 100-continue itself
+    this.gotHeaders = true;
+    const backend = this.backend!;
+    this.proxy.recordOutcome(backend, statusCode >= 500 ? "5xx" : "ok");
+    if (
+      (statusCode === 502 || statusCode === 503) &&
+      idempotent.has(this.method) &&
+      this.replayable &&
+      this.proxy.mayRetry(this.attempts)
+    ) {
+      // Swallow this answer and try another upstream once it has been read to the end (so the
+      // pooled connection stays usable).
+      this.discarding = true;
+      return true;
+    }
+    this.resume = resume;
+    const response = this.response;
+    if (this.proxy.isDraining) response.shouldKeepAlive = false;
+    this.responded = true;
+    response.writeHead(statusCode, statusText, clientResponseHeaders(rawHeaders));
+    this.proxy.runtime(backend)?.instruments.byClass[Math.floor(statusCode / 100) - 1]?.inc();
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    if (this.discarding) return true;
+    const ok = this.response.write(chunk);
+    if (!ok) this.response.once("drain", this.resume!);
+    return ok;
+  }
+
+  onComplete(): void {
+    const backend = this.releaseBackend();
+    if (this.discarding) {
+      this.proxy.retried(`status:${this.method}`);
+      this.retryOn(backend);
+      return;
+    }
+    this.response.end();
+    this.finish();
+  }
+
+  onError(error: Error): void {
+    const backend = this.releaseBackend();
+    if (this.finishedExchange) return;
+    const code = (error as NodeJS.ErrnoException).code ?? "";
+    if (this.responded) {
+      // Mid-body failure: the status line is gone, so the only honest signal is a cut connection.
+      this.proxy.recordOutcome(backend, "connect");
+      this.response.destroy(error);
+      this.finish();
+      return;
+    }
+    if (code === "UND_ERR_HEADERS_TIMEOUT") {
+      this.proxy.recordOutcome(backend, "5xx");
+      this.fail(504, "upstream timed out");
+      return;
+    }
+    if (this.discarding) {
+      // The 502/503 we were discarding broke off: retrying is still what the client wants.
+      this.retryOn(backend);
+      return;
+    }
+    this.proxy.recordOutcome(backend, "connect");
+    const neverSent = connectErrors.has(code);
+    const retryable =
+      !this.gotHeaders &&
+      this.replayable &&
+      (neverSent || idempotent.has(this.method)) &&
+      this.proxy.mayRetry(this.attempts);
+    if (retryable) {
+      this.proxy.retried(neverSent ? "connect" : "reset");
+      this.retryOn(backend);
+      return;
+    }
+    this.fail(502, "upstream failed");
+  }
+
+  private retryOn(backend: Backend): void {
+    this.tried ??= [];
+    this.tried.push(backend);
+    this.abortUpstream = null;
+    this.dispatch();
+  }
+
+  private releaseBackend(): Backend {
+    const backend = this.backend!;
+    backend.outstanding--;
+    this.proxy
+      .runtime(backend)
+      ?.instruments.duration.observe((performance.now() - this.startedAt) / 1000);
+    return backend;
+  }
+
+  private fail(status: number, message: string): void {
+    const response = this.response;
+    if (!response.headersSent && !response.destroyed) {
+      const text = `${message}\n`;
+      response.writeHead(status, {
+        "content-type": "text/plain; charset=utf-8",
+        "content-length": Buffer.byteLength(text),
+      });
+      response.end(text);
+    } else response.destroy();
+    this.finish();
+  }
+
+  private finish(): void {
+    if (this.finishedExchange) return;
+    this.finishedExchange = true;
+    this.proxy.finished();
+  }
+}

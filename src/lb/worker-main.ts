@@ -1,0 +1,39 @@
+// Entry point of a worker process (node:cluster). It proxies traffic and applies the primary's
+// verdict snapshots; it never decides health or ejection itself.
+import type { LbConfig } from "./config.ts";
+import { Dataplane } from "./dataplane.ts";
+import type { PrimaryMessage, WorkerMessage } from "./load-balancer.ts";
+
+function send(message: WorkerMessage): void {
+  process.send?.(message);
+}
+
+const config = JSON.parse(process.env.HOTHOT_LB_CONFIG ?? "null") as LbConfig | null;
+if (config === null || typeof process.send !== "function") {
+  process.stderr.write("hothot lb worker: started without a primary; run `hothot lb` instead\n");
+  process.exit(2);
+}
+const dataplane = new Dataplane(config, (name, kind) => send({ type: "lb:failures", name, kind }));
+process.on("message", (message: PrimaryMessage) => {
+  if (message.type === "lb:snapshot") dataplane.apply(message.snapshot);
+  else if (message.type === "lb:metrics") {
+    void dataplane.metrics.registry.getMetricsAsJSON().then((metrics) =>
+      send({
+        type: "lb:metrics",
+        requestId: message.requestId,
+        metrics,
+        inflight: dataplane.balancer.totalOutstanding(),
+        panic: dataplane.balancer.inPanic,
+      }),
+    );
+  } else if (message.type === "lb:shutdown") {
+    void dataplane.close().finally(() => process.exit(0));
+  }
+});
+// The primary owns the terminal's signals; a worker only stops when told to (or when the
+// primary disappears, which closes the IPC channel).
+process.on("SIGINT", () => undefined);
+process.on("SIGTERM", () => void dataplane.close().finally(() => process.exit(0)));
+process.on("disconnect", () => void dataplane.close().finally(() => process.exit(0)));
+const port = await dataplane.listen(config.listen.host, config.listen.port);
+send({ type: "lb:listening", port });
