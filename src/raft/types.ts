@@ -194,6 +194,11 @@ export interface RaftConfig {
   readonly readOnlyOption?: ReadOnlyOption;
   /** A learner may be promoted only once its match index is within this many entries of the leader's last index. */
   readonly promotionMaxLagEntries?: number;
+  /**
+   * ReadIndex requests held at once (waiting for a heartbeat round or for the leader's first
+   * commit of its term); past it `readIndex` fails with TOO_MANY_PENDING_READS.
+   */
+  readonly maxPendingReadIndex?: number;
 }
 
 export interface Progress {
@@ -234,6 +239,7 @@ export type RaftErrorCode =
   | "COMPACTED" // storage: index compacted away
   | "UNAVAILABLE" // storage: index not in the log yet
   | "INVALID_CONFIG"
+  | "TOO_MANY_PENDING_READS" // maxPendingReadIndex reached: back off
   | "INVARIANT"; // a broken internal invariant: stop the process, never continue
 
 export class RaftError extends Error {

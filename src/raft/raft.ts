@@ -1,0 +1,1156 @@
+// The Raft algorithm proper: roles, terms, elections, replication, commitment, reads, transfer
+// and membership. Driven by RaftNode (raft-node.ts), which adds the Ready/advance protocol.
+// Paper references: "§5.x" is the Raft paper (Ongaro & Ousterhout 2014), "diss. §x" the
+// dissertation (Ongaro 2014).
+
+import { applyConfChange, decodeConfChange, encodeConfChange } from "./conf-change.ts";
+import { type ResolvedConfig, resolveConfig } from "./config.ts";
+import {
+  CAMPAIGN_TRANSFER_CONTEXT,
+  isTransferContext,
+  makeMessage,
+  NO_ENTRIES,
+} from "./messages.ts";
+import { MemberProgress } from "./progress.ts";
+import { committedIndex, isQuorum, voteResult } from "./quorum.ts";
+import { entryBytes, RaftLog } from "./raft-log.ts";
+import { ReadOnlyQueue } from "./read-only.ts";
+import {
+  type ConfChange,
+  type ConfState,
+  type Entry,
+  type EntryType,
+  type Message,
+  type MessageType,
+  NO_NODE,
+  type NodeId,
+  type ProposeResult,
+  type RaftConfig,
+  RaftError,
+  type ReadState,
+  type Role,
+  type Snapshot,
+} from "./types.ts";
+
+interface PendingConfChange {
+  readonly index: number;
+  readonly change: ConfChange;
+}
+
+interface WaitingRead {
+  readonly from: NodeId;
+  readonly context: Uint8Array;
+}
+
+const EMPTY_DATA = new Uint8Array(0);
+
+export class Raft {
+  readonly id: NodeId;
+  readonly cfg: ResolvedConfig;
+  readonly log: RaftLog;
+
+  term = 0;
+  vote: NodeId = NO_NODE;
+  lead: NodeId = NO_NODE;
+  role: Role = "follower";
+
+  /** Outgoing messages, handed out (and replaced) by takeMessages(). */
+  private msgs: Message[] = [];
+  private readStates: ReadState[] = [];
+
+  // Membership: `conf` = `baseConf` + the conf-change entries still uncommitted in the log, in
+  // order. Committed ones are folded into baseConf so the list stays short.
+  private baseConf: ConfState;
+  private confChanges: PendingConfChange[] = [];
+  conf: ConfState;
+
+  /** On the leader: every member's progress (including its own). */
+  readonly progress = new Map<NodeId, MemberProgress>();
+  private readonly votes = new Map<NodeId, boolean>();
+
+  electionElapsed = 0;
+  private heartbeatElapsed = 0;
+  private randomizedElectionTimeout = 0;
+  /** Monotonic tick counter, for lastContactTicks. */
+  private tickCount = 0;
+
+  /** Early failover: the node layer reported the leader lost since we last heard from it. */
+  leaderLost = false;
+  /** Ticks until the hinted pre-vote starts; -1 = none scheduled. */
+  private leaderLostDelayTicks = -1;
+
+  leadTransferee: NodeId = NO_NODE;
+  private uncommittedBytes = 0;
+  private readonly readOnly: ReadOnlyQueue;
+  /** ReadIndex requests that arrived before the leader committed an entry of its term. */
+  private waitingReads: WaitingRead[] = [];
+  /** Appends are batched: proposals mark this and the broadcast happens once per Ready. */
+  private needsBroadcast = false;
+  private readonly matchScratch: number[] = [];
+
+  constructor(config: RaftConfig) {
+    this.cfg = resolveConfig(config);
+    this.id = this.cfg.id;
+    const storage = this.cfg.storage;
+    const { hardState, confState } = storage.initialState();
+    this.log = new RaftLog(storage);
+    this.baseConf = confState;
+    this.conf = confState;
+    this.readOnly = new ReadOnlyQueue(this.cfg.maxPendingReadIndex);
+
+    // On restart the configuration is the snapshot's plus the conf-change entries in the log.
+    const first = storage.firstIndex();
+    const last = storage.lastIndex();
+    for (let lo = first; lo <= last; ) {
+      const batch = storage.entries(lo, last + 1, 4 * 1024 * 1024);
+      this.trackConfEntries(batch, 0);
+      lo += batch.length;
+    }
+
+    this.term = hardState.term;
+    this.vote = hardState.vote;
+    this.log.commitTo(hardState.commit);
+    this.foldCommittedConfChanges();
+    const applied = this.cfg.appliedIndex;
+    if (applied > this.log.committed) {
+      throw new RaftError(
+        "INVALID_CONFIG",
+        `appliedIndex ${applied} is beyond the persisted commit index ${this.log.committed}`,
+      );
+    }
+    if (applied > this.log.applied) this.log.appliedTo(applied);
+    this.becomeFollower(this.term, NO_NODE);
+  }
+
+  // ---- outputs -------------------------------------------------------------------------------
+
+  takeMessages(): Message[] {
+    const out = this.msgs;
+    if (out.length > 0) this.msgs = [];
+    return out;
+  }
+
+  takeReadStates(): ReadState[] {
+    const out = this.readStates;
+    if (out.length > 0) this.readStates = [];
+    return out;
+  }
+
+  hasPendingOutput(): boolean {
+    return this.msgs.length > 0 || this.readStates.length > 0;
+  }
+
+  private send(
+    type: MessageType,
+    to: NodeId,
+    term: number,
+    logTerm: number,
+    index: number,
+    entries: readonly Entry[],
+    commit: number,
+    reject: boolean,
+    rejectHint: number,
+    snapshot: Snapshot | undefined,
+    context: Uint8Array | undefined,
+  ): void {
+    this.msgs.push(
+      makeMessage(
+        type,
+        this.id,
+        to,
+        term,
+        logTerm,
+        index,
+        entries,
+        commit,
+        reject,
+        rejectHint,
+        snapshot,
+        context,
+      ),
+    );
+  }
+
+  /** Sends the appends that proposals and commits made due, once per Ready. */
+  flush(): void {
+    if (!this.needsBroadcast) return;
+    this.needsBroadcast = false;
+    if (this.role !== "leader") return;
+    this.maybeCommit();
+    if (this.role === "leader") this.bcastAppend();
+  }
+
+  // ---- roles ---------------------------------------------------------------------------------
+
+  isVoter(id: NodeId): boolean {
+    return this.conf.voters.includes(id);
+  }
+
+  /** Only voters campaign; learners and removed nodes never do. */
+  promotable(): boolean {
+    return this.isVoter(this.id);
+  }
+
+  private reset(term: number): void {
+    if (this.term !== term) {
+      this.term = term;
+      this.vote = NO_NODE;
+    }
+    this.lead = NO_NODE;
+    this.electionElapsed = 0;
+    this.heartbeatElapsed = 0;
+    this.resetRandomizedElectionTimeout();
+    this.leadTransferee = NO_NODE;
+    this.votes.clear();
+    this.progress.clear();
+    this.readOnly.clear();
+    this.waitingReads = [];
+    this.uncommittedBytes = 0;
+    this.needsBroadcast = false;
+    this.leaderLost = false;
+    this.leaderLostDelayTicks = -1;
+  }
+
+  private resetRandomizedElectionTimeout(): void {
+    const timeout = this.cfg.electionTimeoutTicks;
+    const r = this.cfg.random();
+    if (!(r >= 0 && r < 1))
+      throw new RaftError("INVALID_CONFIG", `random() returned ${r}, expected [0, 1)`);
+    this.randomizedElectionTimeout = timeout + Math.floor(r * timeout);
+  }
+
+  becomeFollower(term: number, lead: NodeId): void {
+    this.reset(term);
+    this.lead = lead;
+    this.role = "follower";
+  }
+
+  private becomePreCandidate(): void {
+    // A pre-candidate does not bump its term or vote: losing a pre-vote leaves no trace (§9.6).
+    this.role = "pre-candidate";
+    this.votes.clear();
+    this.lead = NO_NODE;
+    this.electionElapsed = 0;
+    this.resetRandomizedElectionTimeout();
+    this.leaderLostDelayTicks = -1;
+  }
+
+  private becomeCandidate(): void {
+    if (this.role === "leader")
+      throw new RaftError("INVARIANT", "a leader cannot become a candidate");
+    this.reset(this.term + 1);
+    this.vote = this.id;
+    this.role = "candidate";
+  }
+
+  private becomeLeader(): void {
+    if (this.role === "follower")
+      throw new RaftError("INVARIANT", "a follower cannot become leader");
+    this.reset(this.term);
+    this.lead = this.id;
+    this.role = "leader";
+    this.syncProgress();
+    const self = this.progress.get(this.id);
+    if (self !== undefined) {
+      self.becomeReplicate();
+      self.maybeUpdate(this.log.lastIndex());
+    }
+    // §5.4.2 / diss. §3.6.2: a leader cannot count replicas of older terms' entries toward
+    // commitment, so it commits a no-op of its own term to learn what is committed.
+    this.appendLocal("normal", EMPTY_DATA);
+    this.needsBroadcast = true;
+  }
+
+  // ---- time ----------------------------------------------------------------------------------
+
+  tick(): void {
+    this.tickCount++;
+    if (this.role === "leader") this.tickHeartbeat();
+    else this.tickElection();
+  }
+
+  private tickElection(): void {
+    this.electionElapsed++;
+    if (this.leaderLostDelayTicks > 0) {
+      this.leaderLostDelayTicks--;
+      if (this.leaderLostDelayTicks === 0) {
+        this.leaderLostDelayTicks = -1;
+        this.hup(false);
+        return;
+      }
+    }
+    if (this.promotable() && this.electionElapsed >= this.randomizedElectionTimeout) {
+      this.electionElapsed = 0;
+      this.hup(false);
+    }
+  }
+
+  private tickHeartbeat(): void {
+    this.heartbeatElapsed++;
+    this.electionElapsed++;
+    if (this.electionElapsed >= this.cfg.electionTimeoutTicks) {
+      this.electionElapsed = 0;
+      if (this.cfg.checkQuorum) {
+        // A leader that has not heard from a quorum for an election timeout may have been
+        // replaced on the other side of a partition: stop acting as leader.
+        const active = isQuorum(
+          this.conf.voters,
+          (id) => id === this.id || this.progress.get(id)?.recentActive === true,
+        );
+        if (!active) {
+          this.becomeFollower(this.term, NO_NODE);
+          return;
+        }
+        for (const [id, pr] of this.progress) if (id !== this.id) pr.recentActive = false;
+      }
+      if (this.leadTransferee !== NO_NODE) this.leadTransferee = NO_NODE; // transfer timed out
+    }
+    if (this.heartbeatElapsed >= this.cfg.heartbeatIntervalTicks) {
+      this.heartbeatElapsed = 0;
+      this.bcastHeartbeat(this.readOnly.lastContext());
+    }
+  }
+
+  /** Early failover hint from the node layer: the connection to the leader was lost. */
+  reportLeaderLost(): void {
+    if (!this.cfg.earlyFailover || this.role !== "follower" || !this.promotable()) return;
+    if (this.leaderLost) return;
+    this.leaderLost = true;
+    // A delay of 0..2 ticks spreads the followers that all lost the same leader, so they do
+    // not all split the vote by starting pre-votes on the same tick.
+    const delay = Math.floor(this.cfg.random() * 3);
+    if (delay === 0) this.hup(false);
+    else this.leaderLostDelayTicks = delay;
+  }
+
+  // ---- elections -----------------------------------------------------------------------------
+
+  /** Start an election: pre-vote first if configured; `transfer` skips it (timeout-now). */
+  hup(transfer: boolean): void {
+    if (this.role === "leader" || !this.promotable()) return;
+    if (transfer) this.campaign("election", true);
+    else this.campaign(this.cfg.preVote ? "pre-election" : "election", false);
+  }
+
+  private campaign(kind: "pre-election" | "election", transfer: boolean): void {
+    let voteType: MessageType;
+    let term: number;
+    if (kind === "pre-election") {
+      this.becomePreCandidate();
+      voteType = "pre-vote";
+      // The term the node would campaign in; its own term stays unchanged.
+      term = this.term + 1;
+    } else {
+      this.becomeCandidate();
+      voteType = "vote";
+      term = this.term;
+    }
+    if (this.poll(this.id, true) === "won") {
+      // Single-voter cluster.
+      if (kind === "pre-election") this.campaign("election", transfer);
+      else this.becomeLeader();
+      return;
+    }
+    const lastIndex = this.log.lastIndex();
+    const lastTerm = this.log.lastTerm();
+    const context = transfer ? CAMPAIGN_TRANSFER_CONTEXT : undefined;
+    for (const id of this.conf.voters) {
+      if (id === this.id) continue;
+      this.send(
+        voteType,
+        id,
+        term,
+        lastTerm,
+        lastIndex,
+        NO_ENTRIES,
+        0,
+        false,
+        0,
+        undefined,
+        context,
+      );
+    }
+  }
+
+  private poll(id: NodeId, granted: boolean): "won" | "lost" | "pending" {
+    if (!this.votes.has(id)) this.votes.set(id, granted);
+    return voteResult(this.conf.voters, this.votes);
+  }
+
+  /** Is this node inside a leader's lease, where it must not help depose that leader? */
+  private inLease(): boolean {
+    return (
+      this.cfg.checkQuorum &&
+      this.lead !== NO_NODE &&
+      this.electionElapsed < this.cfg.electionTimeoutTicks &&
+      // Early failover: a voter that has itself lost the leader no longer protects it.
+      !this.leaderLost
+    );
+  }
+
+  private handleVoteRequest(m: Message): void {
+    const respType: MessageType = m.type === "vote" ? "vote-response" : "pre-vote-response";
+    // We can vote for the node we voted for, for anyone if we have neither voted nor know a
+    // leader in this term, and grant a pre-vote for a future term.
+    const canVote =
+      this.vote === m.from ||
+      (this.vote === NO_NODE && this.lead === NO_NODE) ||
+      (m.type === "pre-vote" && m.term > this.term);
+    // §5.4.1 election restriction: only a candidate whose log is at least as up to date.
+    if (canVote && this.log.isUpToDate(m.index, m.logTerm)) {
+      // Answer in the candidate's term: a pre-vote response with the future term is how the
+      // pre-candidate recognises it.
+      this.send(respType, m.from, m.term, 0, 0, NO_ENTRIES, 0, false, 0, undefined, undefined);
+      if (m.type === "vote") {
+        this.electionElapsed = 0;
+        this.vote = m.from;
+      }
+    } else {
+      this.send(respType, m.from, this.term, 0, 0, NO_ENTRIES, 0, true, 0, undefined, undefined);
+    }
+  }
+
+  // ---- step ----------------------------------------------------------------------------------
+
+  step(m: Message): void {
+    if (m.to !== this.id) return;
+    if (m.term === 0) {
+      // Forwarded proposals and read requests carry no term.
+    } else if (m.term > this.term) {
+      if (m.type === "vote" || m.type === "pre-vote") {
+        // Leader lease (check-quorum, §6 of the dissertation): while we hear from a leader we do
+        // not help anyone replace it, so a node returning from a partition cannot disrupt it.
+        if (!isTransferContext(m.context) && this.inLease()) return;
+      }
+      if (m.type === "pre-vote") {
+        // Never change term on a pre-vote.
+      } else if (m.type === "pre-vote-response" && !m.reject) {
+        // The future term of our own pre-vote; the term is bumped when the pre-vote is won.
+      } else if (m.type === "append" || m.type === "heartbeat" || m.type === "snapshot") {
+        this.becomeFollower(m.term, m.from);
+      } else {
+        this.becomeFollower(m.term, NO_NODE);
+      }
+    } else if (m.term < this.term) {
+      if (
+        (this.cfg.checkQuorum || this.cfg.preVote) &&
+        (m.type === "heartbeat" || m.type === "append")
+      ) {
+        // A stale leader (e.g. after a partition) would otherwise never learn of the new term:
+        // with pre-vote/check-quorum nobody bumps terms through it. Tell it.
+        this.send(
+          "append-response",
+          m.from,
+          this.term,
+          0,
+          0,
+          NO_ENTRIES,
+          0,
+          false,
+          0,
+          undefined,
+          undefined,
+        );
+      } else if (m.type === "pre-vote") {
+        this.send(
+          "pre-vote-response",
+          m.from,
+          this.term,
+          0,
+          0,
+          NO_ENTRIES,
+          0,
+          true,
+          0,
+          undefined,
+          undefined,
+        );
+      }
+      return;
+    }
+
+    if (m.type === "vote" || m.type === "pre-vote") {
+      this.handleVoteRequest(m);
+      return;
+    }
+    switch (this.role) {
+      case "leader":
+        this.stepLeader(m);
+        break;
+      case "follower":
+        this.stepFollower(m);
+        break;
+      default:
+        this.stepCandidate(m);
+    }
+  }
+
+  private heardFromLeader(from: NodeId): void {
+    this.electionElapsed = 0;
+    this.lead = from;
+    this.leaderLost = false;
+    this.leaderLostDelayTicks = -1;
+  }
+
+  private stepFollower(m: Message): void {
+    switch (m.type) {
+      case "append":
+        this.heardFromLeader(m.from);
+        this.handleAppend(m);
+        break;
+      case "heartbeat":
+        this.heardFromLeader(m.from);
+        this.handleHeartbeat(m);
+        break;
+      case "snapshot":
+        this.heardFromLeader(m.from);
+        this.handleSnapshot(m);
+        break;
+      case "timeout-now":
+        // Leadership transfer: campaign now, skipping pre-vote and the lease of the others.
+        this.hup(true);
+        break;
+      case "read-index-response":
+        if (m.context !== undefined) this.readStates.push({ index: m.index, context: m.context });
+        break;
+      default:
+        // "propose"/"read-index" reach a follower only from a stale view of who leads; they are
+        // dropped rather than forwarded again (no forwarding loops; the sender retries).
+        break;
+    }
+  }
+
+  private stepCandidate(m: Message): void {
+    const myResponse: MessageType =
+      this.role === "pre-candidate" ? "pre-vote-response" : "vote-response";
+    switch (m.type) {
+      case "append":
+        this.becomeFollower(m.term, m.from);
+        this.handleAppend(m);
+        return;
+      case "heartbeat":
+        this.becomeFollower(m.term, m.from);
+        this.handleHeartbeat(m);
+        return;
+      case "snapshot":
+        this.becomeFollower(m.term, m.from);
+        this.handleSnapshot(m);
+        return;
+      default:
+        break;
+    }
+    if (m.type !== myResponse) return;
+    const result = this.poll(m.from, !m.reject);
+    if (result === "won") {
+      if (this.role === "pre-candidate") this.campaign("election", false);
+      else this.becomeLeader();
+    } else if (result === "lost") {
+      this.becomeFollower(this.term, NO_NODE);
+    }
+  }
+
+  private stepLeader(m: Message): void {
+    switch (m.type) {
+      case "propose":
+        for (const e of m.entries) {
+          try {
+            this.proposeOnLeader(e.type, e.data);
+          } catch (err) {
+            // A forwarded proposal that cannot be accepted is dropped; the proposer times out
+            // and retries, as with any lost message.
+            if (!(err instanceof RaftError) || err.code === "INVARIANT") throw err;
+          }
+        }
+        return;
+      case "read-index":
+        if (m.context === undefined) return;
+        try {
+          this.handleReadIndex(m.from, m.context);
+        } catch (err) {
+          if (!(err instanceof RaftError) || err.code === "INVARIANT") throw err;
+        }
+        return;
+      default:
+        break;
+    }
+    const pr = this.progress.get(m.from);
+    if (pr === undefined) return;
+    if (m.type === "append-response") {
+      pr.recentActive = true;
+      pr.lastContactTick = this.tickCount;
+      this.handleAppendResponse(m, pr);
+    } else if (m.type === "heartbeat-response") {
+      pr.recentActive = true;
+      pr.lastContactTick = this.tickCount;
+      this.handleHeartbeatResponse(m, pr);
+    }
+  }
+
+  // ---- replication: leader side --------------------------------------------------------------
+
+  private handleAppendResponse(m: Message, pr: MemberProgress): void {
+    if (m.reject) {
+      // Fast backtracking (§5.3, "conflicting term" optimisation): the follower told us its
+      // last index or the last index of the term that conflicts; skip that whole term.
+      let nextProbe = m.rejectHint;
+      if (m.logTerm > 0) nextProbe = this.log.findConflictByTerm(m.rejectHint, m.logTerm).index;
+      if (pr.maybeDecrTo(m.index, nextProbe)) {
+        if (pr.state === "replicate") pr.becomeProbe();
+        this.maybeSendAppend(m.from, pr, true);
+      }
+      return;
+    }
+    const wasPaused = pr.isPaused();
+    if (!pr.maybeUpdate(m.index)) return;
+    if (pr.state === "probe") pr.becomeReplicate();
+    else if (pr.state === "snapshot" && pr.match + 1 >= this.log.firstIndex()) {
+      pr.becomeProbe();
+      pr.becomeReplicate();
+    } else if (pr.state === "replicate") pr.inflights.freeLE(m.index);
+
+    if (this.maybeCommit()) {
+      if (this.role !== "leader") return;
+      // Tell everyone the new commit index (batched with the next Ready).
+      this.needsBroadcast = true;
+    } else if (wasPaused) {
+      this.maybeSendAppend(m.from, pr, false);
+    }
+    // Fill the pipelining window.
+    while (pr.state === "replicate" && this.maybeSendAppend(m.from, pr, false)) {}
+    if (m.from === this.leadTransferee && pr.match === this.log.lastIndex()) {
+      this.sendTimeoutNow(m.from);
+    }
+  }
+
+  private handleHeartbeatResponse(m: Message, pr: MemberProgress): void {
+    pr.probeSent = false;
+    // The follower is alive: let one more append through a full window.
+    if (pr.state === "replicate" && pr.inflights.full()) pr.inflights.freeFirstOne();
+    if (pr.match < this.log.lastIndex()) this.maybeSendAppend(m.from, pr, true);
+    if (this.cfg.readOnlyOption !== "safe" || m.context === undefined || m.context.length === 0)
+      return;
+    const acks = this.readOnly.recvAck(m.from, m.context);
+    if (acks === undefined || !isQuorum(this.conf.voters, (id) => acks.has(id))) return;
+    for (const req of this.readOnly.advance(m.context))
+      this.answerRead(req.from, req.context, req.index);
+  }
+
+  /** Sends the next append to `to` if its progress allows. Returns whether a message was sent. */
+  private maybeSendAppend(to: NodeId, pr: MemberProgress, sendIfEmpty: boolean): boolean {
+    if (pr.isPaused()) return false;
+    const prevIndex = pr.next - 1;
+    const prevTerm = this.log.termOrNegative(prevIndex);
+    if (prevTerm < 0) return this.sendSnapshot(to, pr);
+    const lastIndex = this.log.lastIndex();
+    let entries: readonly Entry[] = NO_ENTRIES;
+    let bytes = 0;
+    if (pr.next <= lastIndex) {
+      try {
+        entries = this.log.slice(pr.next, lastIndex + 1, this.cfg.maxMessageSizeBytes);
+      } catch (err) {
+        // Compacted between the term lookup and the read: fall back to a snapshot.
+        if (err instanceof RaftError && err.code === "COMPACTED") return this.sendSnapshot(to, pr);
+        throw err;
+      }
+      for (let i = 0; i < entries.length; i++) bytes += entryBytes(entries[i]!);
+    }
+    if (entries.length === 0 && !sendIfEmpty) return false;
+    this.send(
+      "append",
+      to,
+      this.term,
+      prevTerm,
+      prevIndex,
+      entries,
+      this.log.committed,
+      false,
+      0,
+      undefined,
+      undefined,
+    );
+    pr.sentEntries(entries.length, prevIndex + entries.length, bytes);
+    return true;
+  }
+
+  private sendSnapshot(to: NodeId, pr: MemberProgress): boolean {
+    // Only to a follower that answered recently: a snapshot is expensive to move.
+    if (!pr.recentActive) return false;
+    const snapshot = this.log.snapshot();
+    if (snapshot.metadata.index === 0) {
+      throw new RaftError(
+        "INVARIANT",
+        `follower ${to} needs entries that are compacted, but there is no snapshot`,
+      );
+    }
+    this.send("snapshot", to, this.term, 0, 0, NO_ENTRIES, 0, false, 0, snapshot, undefined);
+    pr.becomeSnapshot(snapshot.metadata.index);
+    return true;
+  }
+
+  private bcastAppend(): void {
+    for (const [id, pr] of this.progress) {
+      if (id === this.id) continue;
+      if (this.maybeSendAppend(id, pr, true)) {
+        while (pr.state === "replicate" && this.maybeSendAppend(id, pr, false)) {}
+      }
+    }
+  }
+
+  private bcastHeartbeat(context: Uint8Array | undefined): void {
+    for (const [id, pr] of this.progress) {
+      if (id === this.id) continue;
+      // Never tell a follower to commit beyond what it is known to have.
+      const commit = Math.min(pr.match, this.log.committed);
+      this.send("heartbeat", id, this.term, 0, 0, NO_ENTRIES, commit, false, 0, undefined, context);
+    }
+  }
+
+  /**
+   * Commit the highest index a quorum of voters has, but only if it is of the current term:
+   * entries of earlier terms are committed indirectly (§5.4.2, figure 8).
+   */
+  private maybeCommit(): boolean {
+    const mci = committedIndex(
+      this.conf.voters,
+      (id) => this.progress.get(id)?.match ?? 0,
+      this.matchScratch,
+    );
+    if (mci <= this.log.committed || this.log.termOrNegative(mci) !== this.term) return false;
+    const firstInTerm = this.log.termOrNegative(this.log.committed) !== this.term;
+    this.log.commitTo(mci);
+    this.foldCommittedConfChanges();
+    if (firstInTerm) this.releaseWaitingReads();
+    // A leader that the committed configuration no longer contains steps down (diss. §4.2.2):
+    // until then it managed the cluster without counting itself.
+    if (!this.isVoter(this.id) && this.confChanges.length === 0) {
+      this.becomeFollower(this.term, NO_NODE);
+    }
+    return true;
+  }
+
+  private sendTimeoutNow(to: NodeId): void {
+    this.send("timeout-now", to, this.term, 0, 0, NO_ENTRIES, 0, false, 0, undefined, undefined);
+  }
+
+  // ---- replication: follower side ------------------------------------------------------------
+
+  private handleAppend(m: Message): void {
+    const committed = this.log.committed;
+    if (m.index < committed) {
+      this.send(
+        "append-response",
+        m.from,
+        this.term,
+        0,
+        committed,
+        NO_ENTRIES,
+        0,
+        false,
+        0,
+        undefined,
+        undefined,
+      );
+      return;
+    }
+    const prevLast = this.log.lastIndex();
+    const result = this.log.maybeAppend(m.index, m.logTerm, m.entries);
+    if (result.last >= 0) {
+      if (result.appendedFrom > 0) {
+        if (result.appendedFrom <= prevLast) this.onLogTruncated(result.appendedFrom);
+        this.trackConfEntries(m.entries, result.appendedFrom - (m.index + 1));
+      }
+      this.log.commitTo(Math.min(m.commit, result.last));
+      this.foldCommittedConfChanges();
+      this.send(
+        "append-response",
+        m.from,
+        this.term,
+        0,
+        result.last,
+        NO_ENTRIES,
+        0,
+        false,
+        0,
+        undefined,
+        undefined,
+      );
+      return;
+    }
+    // Reject with a hint: our last index, or the last index of a term no newer than the
+    // leader's prevLogTerm, so the leader can skip the conflicting term at once.
+    const hintIndex = Math.min(m.index, this.log.lastIndex());
+    const hint = this.log.findConflictByTerm(hintIndex, m.logTerm);
+    this.send(
+      "append-response",
+      m.from,
+      this.term,
+      hint.term,
+      m.index,
+      NO_ENTRIES,
+      0,
+      true,
+      hint.index,
+      undefined,
+      undefined,
+    );
+  }
+
+  private handleHeartbeat(m: Message): void {
+    this.log.commitTo(m.commit);
+    this.foldCommittedConfChanges();
+    this.send(
+      "heartbeat-response",
+      m.from,
+      this.term,
+      0,
+      0,
+      NO_ENTRIES,
+      0,
+      false,
+      0,
+      undefined,
+      m.context,
+    );
+  }
+
+  private handleSnapshot(m: Message): void {
+    const snapshot = m.snapshot;
+    if (snapshot === undefined) return;
+    const { index, term } = snapshot.metadata;
+    if (index <= this.log.committed) {
+      // Stale: we already have all of it.
+      this.send(
+        "append-response",
+        m.from,
+        this.term,
+        0,
+        this.log.committed,
+        NO_ENTRIES,
+        0,
+        false,
+        0,
+        undefined,
+        undefined,
+      );
+      return;
+    }
+    if (this.log.matchTerm(index, term)) {
+      // Our log already holds the snapshot's last entry: fast-forward the commit index only.
+      this.log.commitTo(index);
+      this.foldCommittedConfChanges();
+    } else {
+      this.log.restore(snapshot);
+      this.baseConf = snapshot.metadata.confState;
+      this.confChanges = [];
+      this.conf = this.baseConf;
+    }
+    this.send(
+      "append-response",
+      m.from,
+      this.term,
+      0,
+      this.log.lastIndex(),
+      NO_ENTRIES,
+      0,
+      false,
+      0,
+      undefined,
+      undefined,
+    );
+  }
+
+  // ---- proposals -----------------------------------------------------------------------------
+
+  propose(type: EntryType, data: Uint8Array): ProposeResult {
+    if (this.role === "leader") return this.proposeOnLeader(type, data);
+    if (this.role !== "follower" || this.lead === NO_NODE) {
+      throw new RaftError(
+        "PROPOSAL_DROPPED",
+        `no leader is known (node ${this.id} is ${this.role}); retry later`,
+      );
+    }
+    const entry: Entry = { term: 0, index: 0, type, data };
+    this.send("propose", this.lead, 0, 0, 0, [entry], 0, false, 0, undefined, undefined);
+    return { forwarded: true };
+  }
+
+  private proposeOnLeader(type: EntryType, data: Uint8Array): ProposeResult {
+    if (this.leadTransferee !== NO_NODE) {
+      throw new RaftError(
+        "PROPOSAL_DROPPED",
+        `leadership is being transferred to ${this.leadTransferee}; retry at the new leader`,
+      );
+    }
+    if (!this.progress.has(this.id)) {
+      throw new RaftError(
+        "PROPOSAL_DROPPED",
+        `leader ${this.id} is being removed from the cluster; retry later`,
+      );
+    }
+    const size = data.byteLength;
+    // Always admit one proposal when nothing is pending, so a single large proposal can pass.
+    if (this.uncommittedBytes > 0 && this.uncommittedBytes + size > this.cfg.maxUncommittedBytes) {
+      throw new RaftError(
+        "TOO_MANY_UNCOMMITTED",
+        `${this.uncommittedBytes} bytes are proposed but not committed (maxUncommittedBytes ${this.cfg.maxUncommittedBytes}); back off and retry`,
+      );
+    }
+    let change: ConfChange | undefined;
+    if (type === "conf-change") {
+      change = decodeConfChange(data);
+      this.checkConfChange(change);
+    }
+    const entry = this.appendLocal(type, data);
+    this.uncommittedBytes += size;
+    if (change !== undefined) this.onConfChangeAppended(entry.index, change);
+    this.needsBroadcast = true;
+    if (this.conf.voters.length === 1) this.maybeCommit();
+    return { forwarded: false, index: entry.index, term: entry.term };
+  }
+
+  private appendLocal(type: EntryType, data: Uint8Array): Entry {
+    const index = this.log.lastIndex() + 1;
+    const entry: Entry = { term: this.term, index, type, data };
+    this.log.appendOne(entry);
+    this.progress.get(this.id)?.maybeUpdate(index);
+    return entry;
+  }
+
+  /** Committed entries were handed to the application: they no longer count as uncommitted. */
+  reduceUncommittedBytes(bytes: number): void {
+    this.uncommittedBytes = bytes >= this.uncommittedBytes ? 0 : this.uncommittedBytes - bytes;
+  }
+
+  // ---- membership ----------------------------------------------------------------------------
+
+  proposeConfChange(change: ConfChange): ProposeResult {
+    const data = encodeConfChange(change);
+    return this.propose("conf-change", data);
+  }
+
+  private checkConfChange(change: ConfChange): void {
+    // One change at a time (diss. §4.1): the previous one must be committed, and the leader
+    // must have committed an entry of its term so it knows every earlier change.
+    if (this.log.termOrNegative(this.log.committed) !== this.term) {
+      throw new RaftError(
+        "CONF_CHANGE_PENDING",
+        "the leader has not committed an entry of its term yet; retry in a moment",
+      );
+    }
+    const last = this.confChanges[this.confChanges.length - 1];
+    if (last !== undefined && last.index > this.log.committed) {
+      throw new RaftError(
+        "CONF_CHANGE_PENDING",
+        `the membership change at index ${last.index} is not committed yet; retry when it is`,
+      );
+    }
+    applyConfChange(this.conf, change); // validates, throws INVALID_CONF_CHANGE
+    if (change.type === "promote-learner") {
+      const pr = this.progress.get(change.nodeId);
+      const lastIndex = this.log.lastIndex();
+      if (pr === undefined || pr.match + this.cfg.promotionMaxLagEntries < lastIndex) {
+        throw new RaftError(
+          "LEARNER_NOT_CAUGHT_UP",
+          `learner ${change.nodeId} has ${pr?.match ?? 0} of ${lastIndex} entries; promote it once it is within ${this.cfg.promotionMaxLagEntries}`,
+        );
+      }
+    }
+  }
+
+  /** Records conf-change entries of ents[from..] that were just appended; they take effect now. */
+  private trackConfEntries(ents: readonly Entry[], from: number): void {
+    for (let i = from; i < ents.length; i++) {
+      const e = ents[i]!;
+      if (e.type === "conf-change") this.onConfChangeAppended(e.index, decodeConfChange(e.data));
+    }
+  }
+
+  private onConfChangeAppended(index: number, change: ConfChange): void {
+    this.conf = applyConfChange(this.conf, change);
+    this.confChanges.push({ index, change });
+    this.onConfChanged();
+  }
+
+  /** Entries from `from` on were replaced: changes they held are undone (diss. §4.1). */
+  private onLogTruncated(from: number): void {
+    const keep = this.confChanges.filter((c) => c.index < from);
+    if (keep.length === this.confChanges.length) return;
+    this.confChanges = keep;
+    let conf = this.baseConf;
+    for (const c of keep) conf = applyConfChange(conf, c.change);
+    this.conf = conf;
+    this.onConfChanged();
+  }
+
+  private foldCommittedConfChanges(): void {
+    let n = 0;
+    while (n < this.confChanges.length && this.confChanges[n]!.index <= this.log.committed) {
+      this.baseConf = applyConfChange(this.baseConf, this.confChanges[n]!.change);
+      n++;
+    }
+    if (n > 0) this.confChanges = this.confChanges.slice(n);
+  }
+
+  /** The configuration changed: on the leader, track exactly the new members. */
+  private onConfChanged(): void {
+    if (this.role !== "leader") return;
+    this.syncProgress();
+    if (this.leadTransferee !== NO_NODE && !this.isVoter(this.leadTransferee))
+      this.leadTransferee = NO_NODE;
+    // A smaller quorum may already have the entries.
+    if (this.maybeCommit() && this.role === "leader") this.needsBroadcast = true;
+  }
+
+  private syncProgress(): void {
+    const lastIndex = this.log.lastIndex();
+    const { voters, learners } = this.conf;
+    const add = (id: NodeId, isLearner: boolean): void => {
+      const pr = this.progress.get(id);
+      if (pr !== undefined) {
+        pr.isLearner = isLearner;
+        return;
+      }
+      this.progress.set(
+        id,
+        new MemberProgress(
+          lastIndex + 1,
+          isLearner,
+          this.cfg.maxInflightMessages,
+          this.cfg.maxInflightBytes,
+          this.tickCount,
+        ),
+      );
+    };
+    for (const id of voters) add(id, false);
+    for (const id of learners) add(id, true);
+    for (const id of [...this.progress.keys()]) {
+      if (!voters.includes(id) && !learners.includes(id)) this.progress.delete(id);
+    }
+  }
+
+  // ---- reads ---------------------------------------------------------------------------------
+
+  readIndex(context: Uint8Array): void {
+    if (this.role === "leader") {
+      this.handleReadIndex(NO_NODE, context);
+      return;
+    }
+    if (this.role !== "follower" || this.lead === NO_NODE) {
+      throw new RaftError(
+        "PROPOSAL_DROPPED",
+        `no leader is known to serve a read (node ${this.id} is ${this.role}); retry later`,
+      );
+    }
+    this.send("read-index", this.lead, 0, 0, 0, NO_ENTRIES, 0, false, 0, undefined, context);
+  }
+
+  private handleReadIndex(from: NodeId, context: Uint8Array): void {
+    if (this.conf.voters.length === 1 && this.conf.voters[0] === this.id) {
+      this.answerRead(from, context, this.log.committed);
+      return;
+    }
+    // Until the leader commits an entry of its term it does not know the commit index
+    // (diss. §6.4 step 1): hold the request.
+    if (this.log.termOrNegative(this.log.committed) !== this.term) {
+      if (this.waitingReads.length + this.readOnly.size >= this.cfg.maxPendingReadIndex) {
+        throw new RaftError(
+          "TOO_MANY_PENDING_READS",
+          "too many read requests are pending; retry later",
+        );
+      }
+      this.waitingReads.push({ from, context });
+      return;
+    }
+    this.serveRead(from, context);
+  }
+
+  private serveRead(from: NodeId, context: Uint8Array): void {
+    if (this.cfg.readOnlyOption === "lease") {
+      // Valid only because check-quorum keeps a deposed leader from believing it leads for
+      // longer than an election timeout (bounded clock drift assumed).
+      this.answerRead(from, context, this.log.committed);
+      return;
+    }
+    this.readOnly.add(this.log.committed, from, context);
+    this.readOnly.recvAck(this.id, context);
+    this.bcastHeartbeat(context);
+  }
+
+  private releaseWaitingReads(): void {
+    if (this.waitingReads.length === 0) return;
+    const waiting = this.waitingReads;
+    this.waitingReads = [];
+    for (const r of waiting) {
+      try {
+        this.serveRead(r.from, r.context);
+      } catch (err) {
+        if (!(err instanceof RaftError) || err.code === "INVARIANT") throw err;
+      }
+    }
+  }
+
+  private answerRead(from: NodeId, context: Uint8Array, index: number): void {
+    if (from === NO_NODE || from === this.id) {
+      this.readStates.push({ index, context });
+    } else {
+      this.send(
+        "read-index-response",
+        from,
+        this.term,
+        0,
+        index,
+        NO_ENTRIES,
+        0,
+        false,
+        0,
+        undefined,
+        context,
+      );
+    }
+  }
+
+  // ---- leadership transfer -------------------------------------------------------------------
+
+  transferLeadership(to: NodeId): void {
+    if (this.role !== "leader") {
+      throw new RaftError(
+        "NOT_LEADER",
+        `node ${this.id} is not the leader; ask the leader (${this.lead})`,
+      );
+    }
+    if (to === this.id) throw new RaftError("TRANSFER_INVALID", `node ${to} is already the leader`);
+    const pr = this.progress.get(to);
+    if (pr === undefined) throw new RaftError("TRANSFER_INVALID", `node ${to} is not a member`);
+    if (pr.isLearner)
+      throw new RaftError("TRANSFER_INVALID", `node ${to} is a learner; promote it first`);
+    if (this.leadTransferee === to) return;
+    this.leadTransferee = to;
+    // The transfer must finish within an election timeout or it is abandoned.
+    this.electionElapsed = 0;
+    if (pr.match === this.log.lastIndex()) this.sendTimeoutNow(to);
+    else this.maybeSendAppend(to, pr, true);
+  }
+
+  // ---- progress reports from the node layer ---------------------------------------------------
+
+  reportUnreachable(to: NodeId): void {
+    if (this.role !== "leader") return;
+    const pr = this.progress.get(to);
+    // Messages may have been lost: stop pipelining and find out where the follower is.
+    if (pr !== undefined && pr.state === "replicate") pr.becomeProbe();
+  }
+
+  reportSnapshot(to: NodeId, succeeded: boolean): void {
+    if (this.role !== "leader") return;
+    const pr = this.progress.get(to);
+    if (pr === undefined || pr.state !== "snapshot") return;
+    if (!succeeded) pr.pendingSnapshot = 0;
+    pr.becomeProbe();
+    // Wait for the next heartbeat response before probing.
+    pr.probeSent = true;
+  }
+
+  lastContactTicks(pr: MemberProgress): number {
+    return this.tickCount - pr.lastContactTick;
+  }
+}
