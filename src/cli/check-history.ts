@@ -1,7 +1,7 @@
 // `hothot check-history FILE…`: checks recorded client histories for linearizability.
 // One line per file on stdout: `<file>\t<verdict>\t<ms>`; problems with a file go to stderr.
 // Exit status: 1 if any history is not linearizable (a proven violation outranks everything),
-// else 2 if any is unknown or unreadable, else 0.
+// else 2 if any is unknown or unreadable (or the command line is wrong), else 0.
 import { readFileSync } from "node:fs";
 import { type Command, InvalidArgumentError, Option } from "commander";
 import {
@@ -127,6 +127,10 @@ export function registerCheckHistoryCommand(program: Command): void {
       DEFAULT_TIMEOUT_MS,
     )
     .option("--explain", "on a violation, print the operations that cannot be ordered", false)
+    // Usage errors exit 2 like unreadable input: exit 1 must keep meaning "a violation was found".
+    .exitOverride((error) => {
+      process.exit(error.exitCode === 0 ? 0 : 2);
+    })
     .action((files: string[], options: CheckHistoryOptions) => {
       const reports: FileReport[] = [];
       for (const file of files) {
