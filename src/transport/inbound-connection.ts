@@ -42,6 +42,7 @@ export class InboundConnection {
   readonly remoteAddress: string;
   #hooks: InboundHooks;
   #phase: Phase = "await-hello";
+  #challenged = false;
   #peerId: PeerId | null = null;
   #handshakeTimer: NodeJS.Timeout | null;
   #expectedDialerProof: Uint8Array | null = null;
@@ -69,6 +70,11 @@ export class InboundConnection {
 
   get authenticated(): boolean {
     return this.#phase === "authenticated";
+  }
+
+  /** The challenge was sent: the dialer spoke the protocol and now has to prove the secret. */
+  get challenged(): boolean {
+    return this.#challenged;
   }
 
   get closed(): boolean {
@@ -143,6 +149,7 @@ export class InboundConnection {
         });
         this.socket.write(encodeFrame(FrameKind.challenge, challenge));
         this.#phase = "await-proof";
+        this.#challenged = true;
         return;
       }
       case "await-proof": {

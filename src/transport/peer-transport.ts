@@ -471,6 +471,10 @@ export class PeerTransport<Msg> {
       this.#logger.warn(fields, "refused a peer connection");
     } else if (connection.authenticated || reason === "replaced") {
       this.#logger.info(fields, "peer connection closed");
+    } else if (connection.challenged) {
+      // A dialer with another cluster secret hangs up here, after checking our proof; it logs
+      // and counts the refusal on its side.
+      this.#logger.info(fields, "peer closed the connection during authentication");
     } else {
       this.#logger.debug(fields, "unauthenticated connection closed");
     }
