@@ -96,15 +96,17 @@ class Reader {
   }
 }
 
-const KINDS: Record<string, OperationKind> = {
-  get: "read",
-  read: "read",
-  put: "write",
-  write: "write",
-  append: "append",
-  delete: "delete",
-  cas: "cas",
-};
+const KINDS: ReadonlyMap<string, OperationKind> = new Map(
+  Object.entries({
+    get: "read",
+    read: "read",
+    put: "write",
+    write: "write",
+    append: "append",
+    delete: "delete",
+    cas: "cas",
+  }) as [string, OperationKind][],
+);
 
 function keywordName(value: Edn | undefined): string | undefined {
   return typeof value === "object" && value !== null && "keyword" in value
@@ -139,7 +141,7 @@ export function parseEdn(text: string, source: string): History {
     const process = String(processField);
     const type = keywordName(map.get("type"));
     const fName = keywordName(map.get("f"));
-    const kind = fName === undefined ? undefined : KINDS[fName];
+    const kind = fName === undefined ? undefined : KINDS.get(fName);
     if (kind === undefined)
       fail(`:f must be one of :get :put :append :delete :cas, got ${fName ?? "nothing"}`);
     const key = map.get("key");

@@ -7,16 +7,24 @@ import { HistoryParseError } from "./errors.ts";
 import { HistoryBuilder } from "./history-builder.ts";
 import type { History, ModelName, OperationKind, Outcome, Value } from "./types.ts";
 
-const KINDS: Record<string, OperationKind> = {
-  read: "read",
-  get: "read",
-  write: "write",
-  put: "write",
-  cas: "cas",
-  append: "append",
-  delete: "delete",
-};
-const OUTCOMES: ReadonlySet<string> = new Set(["ok", "fail", "unknown"]);
+const KINDS: ReadonlyMap<string, OperationKind> = new Map(
+  Object.entries({
+    read: "read",
+    get: "read",
+    write: "write",
+    put: "write",
+    cas: "cas",
+    append: "append",
+    delete: "delete",
+  }) as [string, OperationKind][],
+);
+// "info" is Jepsen's name for an unknown outcome; accepted so that Jepsen-minded writers need not translate.
+const OUTCOMES: ReadonlyMap<string, Outcome> = new Map<string, Outcome>([
+  ["ok", "ok"],
+  ["fail", "fail"],
+  ["unknown", "unknown"],
+  ["info", "unknown"],
+]);
 
 type Fail = (problem: string) => never;
 
@@ -64,9 +72,9 @@ function kindField(
 ): OperationKind | null {
   const op = event.op;
   if (op === undefined && !required) return null;
-  const kind = typeof op === "string" ? KINDS[op] : undefined;
+  const kind = typeof op === "string" ? KINDS.get(op) : undefined;
   if (kind === undefined) {
-    fail(`"op" must be one of ${Object.keys(KINDS).join(", ")}, got ${JSON.stringify(op)}`);
+    fail(`"op" must be one of ${[...KINDS.keys()].join(", ")}, got ${JSON.stringify(op)}`);
   }
   return kind!;
 }
@@ -141,15 +149,18 @@ export function parseJsonl(text: string, source: string): History {
       case "complete": {
         sawEvent = true;
         const outcome = event.outcome;
-        if (typeof outcome !== "string" || !OUTCOMES.has(outcome)) {
-          fail(`"outcome" must be "ok", "fail" or "unknown", got ${JSON.stringify(outcome)}`);
+        const known = typeof outcome === "string" ? OUTCOMES.get(outcome) : undefined;
+        if (known === undefined) {
+          fail(
+            `"outcome" must be "ok", "fail" or "unknown" (or "info"), got ${JSON.stringify(outcome)}`,
+          );
         }
         const swapped = event.swapped === undefined ? true : event.swapped;
         if (typeof swapped !== "boolean") fail('"swapped" must be true or false');
         builder.complete({
           process: processField(event, fail),
           kind: kindField(event, false, fail),
-          outcome: outcome as Outcome,
+          outcome: known!,
           value: valueField(event, "value", fail),
           valuePresent: "value" in event,
           swapped: swapped as boolean,
