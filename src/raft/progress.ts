@@ -17,8 +17,6 @@ export class MemberProgress {
   state: ProgressState = "probe";
   /** Index of the snapshot in transfer (state "snapshot"). */
   pendingSnapshot = 0;
-  /** Heard from since the last check-quorum round. */
-  recentActive = true;
   /** In probe state: an append was sent and is not answered yet. */
   probeSent = false;
   isLearner: boolean;

@@ -184,7 +184,7 @@ export class RaftNode implements RaftNodeApi {
           match: pr.match,
           next: pr.next,
           state: pr.state,
-          recentActive: pr.recentActive,
+          recentActive: r.isRecentlyActive(id, pr),
           isLearner: pr.isLearner,
           lastContactTicks: id === r.id ? 0 : r.lastContactTicks(pr),
           inflightMessages: pr.inflights.count,

@@ -288,27 +288,32 @@ export class Raft {
   private tickHeartbeat(): void {
     this.heartbeatElapsed++;
     this.electionElapsed++;
+    // A leader that has not heard from a quorum for an election timeout may have been replaced
+    // on the other side of a partition: stop acting as leader.
+    if (this.cfg.checkQuorum && !this.quorumActive()) {
+      this.becomeFollower(this.term, NO_NODE);
+      return;
+    }
     if (this.electionElapsed >= this.cfg.electionTimeoutTicks) {
       this.electionElapsed = 0;
-      if (this.cfg.checkQuorum) {
-        // A leader that has not heard from a quorum for an election timeout may have been
-        // replaced on the other side of a partition: stop acting as leader.
-        const active = isQuorum(
-          this.conf.voters,
-          (id) => id === this.id || this.progress.get(id)?.recentActive === true,
-        );
-        if (!active) {
-          this.becomeFollower(this.term, NO_NODE);
-          return;
-        }
-        for (const [id, pr] of this.progress) if (id !== this.id) pr.recentActive = false;
-      }
       if (this.leadTransferee !== NO_NODE) this.leadTransferee = NO_NODE; // transfer timed out
     }
     if (this.heartbeatElapsed >= this.cfg.heartbeatIntervalTicks) {
       this.heartbeatElapsed = 0;
       this.bcastHeartbeat(this.readOnly.lastContext());
     }
+  }
+
+  /** Heard from within the last election timeout (the leader itself always counts). */
+  isRecentlyActive(id: NodeId, pr: MemberProgress): boolean {
+    return id === this.id || this.tickCount - pr.lastContactTick < this.cfg.electionTimeoutTicks;
+  }
+
+  private quorumActive(): boolean {
+    return isQuorum(this.conf.voters, (id) => {
+      const pr = this.progress.get(id);
+      return pr !== undefined && this.isRecentlyActive(id, pr);
+    });
   }
 
   /** Early failover hint from the node layer: the connection to the leader was lost. */
@@ -576,11 +581,9 @@ export class Raft {
     const pr = this.progress.get(m.from);
     if (pr === undefined) return;
     if (m.type === "append-response") {
-      pr.recentActive = true;
       pr.lastContactTick = this.tickCount;
       this.handleAppendResponse(m, pr);
     } else if (m.type === "heartbeat-response") {
-      pr.recentActive = true;
       pr.lastContactTick = this.tickCount;
       this.handleHeartbeatResponse(m, pr);
     }
@@ -674,7 +677,7 @@ export class Raft {
 
   private sendSnapshot(to: NodeId, pr: MemberProgress): boolean {
     // Only to a follower that answered recently: a snapshot is expensive to move.
-    if (!pr.recentActive) return false;
+    if (!this.isRecentlyActive(to, pr)) return false;
     const snapshot = this.log.snapshot();
     if (snapshot.metadata.index === 0) {
       throw new RaftError(

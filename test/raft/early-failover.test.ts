@@ -1,0 +1,133 @@
+// Early failover hint: reportLeaderLost() lets a follower start a pre-vote before its election
+// timeout. It may only speed up failover when the leader is really gone; it never affects safety.
+
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { RaftError } from "../../src/raft/index.ts";
+import { Network } from "./helpers/network.ts";
+
+const options = { earlyFailover: true, electionTimeoutTicks: 10 };
+
+test("after the leader crashes, followers that report it lost elect a new leader within a few ticks", () => {
+  const net = new Network([1, 2, 3], options);
+  net.elect(1);
+  const term = net.node(2).status().term;
+  net.crash(1);
+  net.node(2).reportLeaderLost();
+  net.node(3).reportLeaderLost();
+  net.stabilize();
+  let ticks = 0;
+  while (net.leaders().length === 0 && ticks < 10) {
+    net.tick(1);
+    ticks++;
+  }
+  assert.equal(net.leaders().length, 1);
+  assert.ok(
+    ticks <= 3,
+    `took ${ticks} ticks; the hint allows at most 2 ticks of delay plus the election`,
+  );
+  assert.ok(net.node(net.leaders()[0]!).status().term > term);
+});
+
+test("a single follower's hint cannot depose a healthy leader that the other voters still hear", () => {
+  const net = new Network([1, 2, 3], options);
+  net.elect(1);
+  const term = net.node(1).status().term;
+  net.node(2).reportLeaderLost();
+  net.tick(25);
+  assert.deepEqual(net.leaders(), [1]);
+  assert.equal(net.node(1).status().term, term);
+  assert.equal(
+    net.node(2).status().leaderId,
+    1,
+    "node 2 follows the leader again after hearing from it",
+  );
+});
+
+test("in a five-node cluster two hinted followers cannot depose a leader the other voters hear", () => {
+  const net = new Network([1, 2, 3, 4, 5], options);
+  net.elect(1);
+  const term = net.node(1).status().term;
+  // 2 and 3 lose their connection to the leader but still reach 4 and 5.
+  net.cutLink(1, 2);
+  net.cutLink(1, 3);
+  net.node(2).reportLeaderLost();
+  net.node(3).reportLeaderLost();
+  for (let i = 0; i < 8; i++) {
+    net.tick(1);
+    assert.deepEqual(net.leaders(), [1], `tick ${i}`);
+  }
+  assert.equal(net.node(4).status().term, term);
+  assert.equal(net.node(5).status().term, term);
+});
+
+test("a voter grants a pre-vote inside the lease only after losing the leader itself", () => {
+  const net = new Network([1, 2, 3], options);
+  net.elect(1);
+  const term = net.node(3).status().term;
+  const status = net.node(3).status();
+  const preVote = {
+    type: "pre-vote" as const,
+    from: 2,
+    to: 3,
+    term: term + 1,
+    logTerm: term,
+    index: status.lastIndex,
+    entries: [],
+    commit: 0,
+    reject: false,
+    rejectHint: 0,
+  };
+  net.node(3).step(preVote);
+  assert.equal(net.node(3).hasReady(), false, "ignored: node 3 hears from the leader");
+
+  net.isolate(3);
+  net.node(3).reportLeaderLost(); // node 3 now starts its own pre-vote (maybe after a delay)
+  net.node(3).step(preVote);
+  const rd = net.node(3).ready();
+  net.node(3).advance();
+  const resp = rd.messages.find((m) => m.type === "pre-vote-response" && m.to === 2);
+  assert.ok(resp, "answered once node 3 has lost the leader");
+  assert.equal(resp.reject, false);
+});
+
+test("hearing from the leader again clears the lost-leader flag", () => {
+  const net = new Network([1, 2, 3], options);
+  net.elect(1);
+  const term = net.node(3).status().term;
+  net.node(3).reportLeaderLost();
+  net.stabilize(); // the pre-vote is ignored by 1 and 2; 3 hears the leader's next heartbeat
+  net.tick(1);
+  assert.equal(net.node(3).status().leaderId, 1);
+  const preVote = {
+    type: "pre-vote" as const,
+    from: 2,
+    to: 3,
+    term: term + 1,
+    logTerm: term,
+    index: net.node(3).status().lastIndex,
+    entries: [],
+    commit: 0,
+    reject: false,
+    rejectHint: 0,
+  };
+  net.node(3).step(preVote);
+  assert.equal(net.node(3).hasReady(), false, "back inside the leader's lease");
+});
+
+test("the hint is ignored when earlyFailover is off", () => {
+  const net = new Network([1, 2, 3], { electionTimeoutTicks: 10 });
+  net.elect(1);
+  net.isolate(1);
+  net.node(2).reportLeaderLost();
+  net.tick(3);
+  assert.equal(net.node(2).status().role, "follower");
+  assert.equal(net.node(2).status().leaderId, 1);
+});
+
+test("lease reads are refused with earlyFailover (INVALID_CONFIG)", () => {
+  assert.throws(
+    () => new Network([1, 2, 3], { earlyFailover: true, readOnlyOption: "lease" }),
+    (err: unknown) => err instanceof RaftError && err.code === "INVALID_CONFIG",
+  );
+});
