@@ -7,6 +7,7 @@
 import { Packr } from "msgpackr";
 import { KvError, type KvErrorCode } from "./errors.ts";
 import type { KvLimits } from "./limits.ts";
+import { checkMsgpackShape } from "./msgpack-shape.ts";
 
 export const COMMAND_FORMAT_VERSION = 1;
 
@@ -269,9 +270,14 @@ export function decodeCommand(bytes: Uint8Array, limits: KvLimits): DecodeResult
         `command format version ${version} is not supported (this node knows ${COMMAND_FORMAT_VERSION}); upgrade it`,
       );
     }
+    const body = bytes.subarray(1);
+    const shapeError = checkMsgpackShape(body);
+    if (shapeError !== undefined) {
+      throw new Invalid("INVALID_COMMAND", `the command is not valid msgpack: ${shapeError}`);
+    }
     let raw: unknown;
     try {
-      raw = packr.unpack(bytes.subarray(1));
+      raw = packr.unpack(body);
     } catch (error) {
       throw new Invalid(
         "INVALID_COMMAND",
