@@ -98,8 +98,10 @@ export class Raft {
     this.conf = confState;
     this.readOnly = new ReadOnlyQueue(this.cfg.maxPendingReadIndex);
 
-    // On restart the configuration is the snapshot's plus the conf-change entries in the log.
-    const first = storage.firstIndex();
+    // On restart the configuration is the snapshot's plus the conf-change entries in the log
+    // after the snapshot. The log may still hold entries the snapshot covers (the application
+    // compacts lazily); their changes are already in the snapshot's configuration.
+    const first = Math.max(storage.firstIndex(), storage.snapshot().metadata.index + 1);
     const last = storage.lastIndex();
     for (let lo = first; lo <= last; ) {
       const batch = storage.entries(lo, last + 1, 4 * 1024 * 1024);

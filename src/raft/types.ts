@@ -141,6 +141,7 @@ export interface Ready {
  * that was compacted away or is not (yet) in the log.
  */
 export interface RaftStorage {
+  /** Persisted hard state, and the membership as of `snapshot().metadata.index`. */
   initialState(): { hardState: HardState; confState: ConfState };
   /** Entries in [lo, hi), at most `maxBytes` of payload but always at least one if lo < hi. */
   entries(lo: number, hi: number, maxBytes: number): Entry[];
