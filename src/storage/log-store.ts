@@ -10,7 +10,7 @@
 
 import {
   closeSync,
-  fdatasync,
+  constants,
   fdatasyncSync,
   ftruncateSync,
   mkdirSync,
@@ -64,7 +64,7 @@ export interface LogStoreOptions {
 }
 
 export interface LogStoreStats {
-  /** fdatasync calls that made appended entries durable (one per group commit). */
+  /** Durable writes (O_DSYNC writev, the equivalent of write + fdatasync) of appended entries: one per group commit. */
   readonly syncCount: number;
   readonly appendCalls: number;
   readonly appendedEntries: number;
@@ -107,6 +107,8 @@ interface Barrier {
 type Operation = AppendGroup | Barrier;
 
 const LOG_META_FILE = "log-meta";
+/** Writes to the active segment are synchronous-data writes: see writeGroup. */
+const WRITE_FLAGS = constants.O_RDWR | constants.O_DSYNC;
 const DEFAULTS = {
   maxSegmentBytes: 64 * 1024 * 1024,
   maxEntryBytes: 16 * 1024 * 1024,
@@ -126,12 +128,6 @@ function invalid(message: string): StorageError {
 function writevAll(fd: number, buffers: Buffer[], position: number): Promise<number> {
   return new Promise((resolve, reject) => {
     writev(fd, buffers, position, (error, written) => (error ? reject(error) : resolve(written)));
-  });
-}
-
-function fdatasyncAsync(fd: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    fdatasync(fd, (error) => (error ? reject(error) : resolve()));
   });
 }
 
@@ -156,7 +152,6 @@ export class LogStore {
   private flushing = false;
   private failure: StorageError | undefined;
   private closed = false;
-  private openReadFds = 0;
 
   private syncCount = 0;
   private appendCalls = 0;
@@ -535,13 +530,15 @@ export class LogStore {
     const fd = this.fdOf(segment);
     const start = segment.endOffset;
     try {
+      // The active segment is open with O_DSYNC: one writev both writes and makes the group
+      // durable (data and the file size), a single trip to the I/O thread per group commit
+      // instead of two (writev, then fdatasync). Measured in bench/storage.ts.
       let written = await writevAll(fd, group.buffers, start);
       while (written < group.bytes) {
         // Short write (the kernel may split large vectors): write the rest.
         const rest = Buffer.concat(group.buffers).subarray(written);
         written += await writevAll(fd, [rest], start + written);
       }
-      await fdatasyncAsync(fd);
     } catch (error) {
       // Cut off whatever part of the group reached the file, so the segment ends at a record
       // boundary again; needs no free space. If even this fails, reopening truncates the torn tail.
@@ -568,7 +565,7 @@ export class LogStore {
   /** Creates a new, durable, empty segment for entries from `firstIndex` on and makes it active. */
   private startSegment(firstIndex: number): Segment {
     const path = join(this.directory, segmentFileName(firstIndex));
-    const fd = openSync(path, "w+", 0o600);
+    const fd = openSync(path, WRITE_FLAGS | constants.O_CREAT | constants.O_TRUNC, 0o600);
     try {
       writeSync(fd, SEGMENT_MAGIC, 0, SEGMENT_HEADER_BYTES, 0);
       fdatasyncSync(fd);
@@ -863,28 +860,26 @@ export class LogStore {
 
   private fdOf(segment: Segment): number {
     if (segment.fd !== undefined) return segment.fd;
+    const closed = this.segments.slice(0, -1);
     const isActive = segment === this.segments[this.segments.length - 1];
-    if (!isActive && this.openReadFds >= this.limits.maxOpenSegments) {
-      // Bounded descriptor use: drop the cached read descriptors of closed segments.
-      for (const other of this.segments.slice(0, -1)) {
-        if (other.fd !== undefined) {
-          closeSync(other.fd);
-          other.fd = undefined;
-          this.openReadFds--;
-        }
+    if (
+      !isActive &&
+      closed.filter((other) => other.fd !== undefined).length >= this.limits.maxOpenSegments
+    ) {
+      // Bounded descriptor use: drop the cached descriptors of closed segments (rare: reads far
+      // behind the tail, which the consensus core makes only for slow followers).
+      for (const other of closed) {
+        if (other.fd !== undefined) closeSync(other.fd);
+        other.fd = undefined;
       }
     }
-    segment.fd = openSync(segment.path, isActive ? "r+" : "r");
-    if (!isActive) this.openReadFds++;
+    segment.fd = openSync(segment.path, isActive ? WRITE_FLAGS : "r");
     return segment.fd;
   }
 
   private removeSegment(segment: Segment): void {
-    if (segment.fd !== undefined) {
-      closeSync(segment.fd);
-      if (segment !== this.segments[this.segments.length - 1]) this.openReadFds--;
-      segment.fd = undefined;
-    }
+    if (segment.fd !== undefined) closeSync(segment.fd);
+    segment.fd = undefined;
     unlinkSync(segment.path);
   }
 
@@ -893,7 +888,6 @@ export class LogStore {
       if (segment.fd !== undefined) closeSync(segment.fd);
       segment.fd = undefined;
     }
-    this.openReadFds = 0;
   }
 
   /** Term of an accepted entry: durable, or still waiting in the queue. */

@@ -1,0 +1,259 @@
+// Storage benchmark: durable log appends of 100-byte and 4 KiB entries by 1, 8 and 64 concurrent
+// writers, for the segment-file log (the engine in use) and for an LMDB-backed log (the
+// alternative), side by side with the raw limit of the same disk measured in the same run: a
+// write + fdatasync loop of the same sizes, batched the same way (one fdatasync per `writers`
+// entries, which is the best any group commit can do with that many writers in flight).
+//
+// Usage: npm run bench:storage   (BENCH_CELL_MS=<ms> sets the time per cell, default 2500)
+
+import {
+  closeSync,
+  fdatasyncSync,
+  mkdtempSync,
+  openSync,
+  rmSync,
+  statSync,
+  writeSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { open as openLmdb } from "lmdb";
+import { LogStore } from "../src/storage/index.ts";
+
+const CELL_MS = Number(process.env.BENCH_CELL_MS ?? 2500);
+const ENTRY_SIZES_BYTES = [100, 4096] as const;
+const WRITER_COUNTS = [1, 8, 64] as const;
+/** Latency samples kept per cell: bounds memory whatever the disk's speed. */
+const MAX_SAMPLES = 4_000_000;
+
+interface CellResult {
+  engine: "raw" | "segments" | "lmdb";
+  entrySizeBytes: number;
+  writers: number;
+  entries: number;
+  seconds: number;
+  entriesPerSec: number;
+  mbPerSec: number;
+  p99Ms: number;
+  fsyncs: number;
+}
+
+function progress(message: string): void {
+  process.stderr.write(`${message}\n`);
+}
+
+class Latencies {
+  private readonly samples: Float64Array;
+  private count = 0;
+  constructor(capacity: number) {
+    this.samples = new Float64Array(capacity);
+  }
+  add(ms: number): void {
+    if (this.count < this.samples.length) this.samples[this.count++] = ms;
+  }
+  p99(): number {
+    if (this.count === 0) return Number.NaN;
+    const sorted = this.samples.subarray(0, this.count).sort();
+    return sorted[Math.min(this.count - 1, Math.floor(this.count * 0.99))] as number;
+  }
+}
+
+function result(
+  engine: CellResult["engine"],
+  entrySizeBytes: number,
+  writers: number,
+  entries: number,
+  seconds: number,
+  p99Ms: number,
+  fsyncs: number,
+): CellResult {
+  return {
+    engine,
+    entrySizeBytes,
+    writers,
+    entries,
+    seconds,
+    entriesPerSec: Math.round(entries / seconds),
+    mbPerSec: Number(((entries * entrySizeBytes) / seconds / 1e6).toFixed(2)),
+    p99Ms: Number(p99Ms.toFixed(3)),
+    fsyncs,
+  };
+}
+
+/** The disk's limit: one write of `writers` entries' bytes and one fdatasync per round. */
+function runRaw(dir: string, entrySizeBytes: number, writers: number): CellResult {
+  const path = join(dir, `raw-${entrySizeBytes}-${writers}.dat`);
+  const fd = openSync(path, "w");
+  const batch = Buffer.alloc(entrySizeBytes * writers, 0x5a);
+  const latencies = new Latencies(MAX_SAMPLES);
+  let rounds = 0;
+  let position = 0;
+  const start = performance.now();
+  while (performance.now() - start < CELL_MS) {
+    const t0 = performance.now();
+    writeSync(fd, batch, 0, batch.length, position);
+    fdatasyncSync(fd);
+    position += batch.length;
+    rounds++;
+    latencies.add(performance.now() - t0);
+  }
+  const seconds = (performance.now() - start) / 1000;
+  closeSync(fd);
+  rmSync(path);
+  return result("raw", entrySizeBytes, writers, rounds * writers, seconds, latencies.p99(), rounds);
+}
+
+async function runSegments(
+  dir: string,
+  entrySizeBytes: number,
+  writers: number,
+): Promise<CellResult> {
+  const directory = join(dir, `segments-${entrySizeBytes}-${writers}`);
+  const log = await LogStore.open({ directory });
+  const data = new Uint8Array(entrySizeBytes).fill(0x5a);
+  const latencies = new Latencies(MAX_SAMPLES);
+  let entries = 0;
+  const start = performance.now();
+  const deadline = start + CELL_MS;
+  async function writer(): Promise<void> {
+    while (performance.now() < deadline) {
+      const t0 = performance.now();
+      await log.append([{ index: log.nextIndex(), term: 1, type: 0, data }]);
+      latencies.add(performance.now() - t0);
+      entries++;
+    }
+  }
+  await Promise.all(Array.from({ length: writers }, writer));
+  const seconds = (performance.now() - start) / 1000;
+  const fsyncs = log.stats().syncCount;
+  // Spot-check that what was measured is really there.
+  const last = log.lastIndex();
+  if (last !== entries || log.entries(last, last + 1)[0]?.data.length !== entrySizeBytes) {
+    throw new Error(`segment log holds ${last} entries, expected ${entries}`);
+  }
+  await log.close();
+  rmSync(directory, { recursive: true, force: true });
+  return result("segments", entrySizeBytes, writers, entries, seconds, latencies.p99(), fsyncs);
+}
+
+/**
+ * The alternative engine: entries as values keyed by index in LMDB. lmdb-js batches concurrent
+ * puts into one transaction on its write thread; `separateFlushed` exposes when a commit is
+ * durable, which is what an append must wait for.
+ */
+async function runLmdb(dir: string, entrySizeBytes: number, writers: number): Promise<CellResult> {
+  const path = join(dir, `lmdb-${entrySizeBytes}-${writers}`);
+  const db = openLmdb<Buffer, number>({
+    path,
+    encoding: "binary",
+    keyEncoding: "uint32",
+    compression: false,
+    separateFlushed: true,
+  });
+  const latencies = new Latencies(MAX_SAMPLES);
+  let entries = 0;
+  let nextIndex = 1;
+  const start = performance.now();
+  const deadline = start + CELL_MS;
+  async function writer(): Promise<void> {
+    while (performance.now() < deadline) {
+      const t0 = performance.now();
+      // Same framing as a segment record: 17 header bytes (index, term, type) + payload.
+      const value = Buffer.alloc(17 + entrySizeBytes, 0x5a);
+      const index = nextIndex++;
+      value.writeUInt32LE(index, 0);
+      value[16] = 0;
+      const committed = db.put(index, value) as Promise<boolean> & { flushed?: Promise<void> };
+      await committed;
+      await committed.flushed;
+      latencies.add(performance.now() - t0);
+      entries++;
+    }
+  }
+  await Promise.all(Array.from({ length: writers }, writer));
+  const seconds = (performance.now() - start) / 1000;
+  if (db.get(entries)?.length !== 17 + entrySizeBytes)
+    throw new Error(`lmdb log lacks entry ${entries}`);
+  await db.close();
+  rmSync(path, { recursive: true, force: true });
+  return result("lmdb", entrySizeBytes, writers, entries, seconds, latencies.p99(), Number.NaN);
+}
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), "hothot-bench-storage-"));
+  const sameDisk = statSync(dir).dev === statSync(process.cwd()).dev;
+  progress(
+    `benchmark directory ${dir} (${sameDisk ? "same device as the working directory" : "a different device from the working directory"}), ${CELL_MS} ms per cell`,
+  );
+  const cells: CellResult[] = [];
+  try {
+    for (const entrySizeBytes of ENTRY_SIZES_BYTES) {
+      for (const writers of WRITER_COUNTS) {
+        progress(`entry ${entrySizeBytes} B, ${writers} writer(s): raw`);
+        cells.push(runRaw(dir, entrySizeBytes, writers));
+        progress(`entry ${entrySizeBytes} B, ${writers} writer(s): segments`);
+        cells.push(await runSegments(dir, entrySizeBytes, writers));
+        progress(`entry ${entrySizeBytes} B, ${writers} writer(s): lmdb`);
+        cells.push(await runLmdb(dir, entrySizeBytes, writers));
+      }
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+
+  const find = (engine: CellResult["engine"], size: number, writers: number): CellResult => {
+    const cell = cells.find(
+      (c) => c.engine === engine && c.entrySizeBytes === size && c.writers === writers,
+    );
+    if (cell === undefined) throw new Error(`missing cell ${engine} ${size} ${writers}`);
+    return cell;
+  };
+  const header = [
+    "entry",
+    "writers",
+    "engine",
+    "entries/s",
+    "MB/s",
+    "p99 ms",
+    "fsyncs",
+    "vs raw MB/s",
+  ];
+  const rows = cells.map((c) => [
+    `${c.entrySizeBytes} B`,
+    String(c.writers),
+    c.engine,
+    String(c.entriesPerSec),
+    c.mbPerSec.toFixed(2),
+    c.p99Ms.toFixed(3),
+    Number.isNaN(c.fsyncs) ? "-" : String(c.fsyncs),
+    c.engine === "raw"
+      ? ""
+      : `${((c.mbPerSec / find("raw", c.entrySizeBytes, c.writers).mbPerSec) * 100).toFixed(0)}%`,
+  ]);
+  const widths = header.map((h, i) =>
+    Math.max(h.length, ...rows.map((r) => (r[i] as string).length)),
+  );
+  const line = (cols: string[]) =>
+    cols.map((col, i) => col.padStart(widths[i] as number)).join("  ");
+  console.log(line(header));
+  for (const row of rows) console.log(line(row));
+
+  const small64 = find("segments", 100, 64);
+  const large64 = find("segments", 4096, 64);
+  const summary = {
+    engine: "segments",
+    cellMs: CELL_MS,
+    small64EntriesPerSec: small64.entriesPerSec,
+    large64RatioToRaw: Number((large64.mbPerSec / find("raw", 4096, 64).mbPerSec).toFixed(3)),
+    p99AppendMs: small64.p99Ms,
+    large64P99AppendMs: large64.p99Ms,
+    lmdbSmall64EntriesPerSec: find("lmdb", 100, 64).entriesPerSec,
+    lmdbLarge64RatioToRaw: Number(
+      (find("lmdb", 4096, 64).mbPerSec / find("raw", 4096, 64).mbPerSec).toFixed(3),
+    ),
+  };
+  console.log(JSON.stringify({ cells, summary }, null, 2));
+  console.log(`RESULT ${JSON.stringify(summary)}`);
+}
+
+await main();
