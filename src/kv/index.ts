@@ -1,6 +1,12 @@
 // Public entry of the KV layer: the replicated state machine, its commands and their encoding.
 // Free of networking and of the consensus core; the node layer feeds it committed entries.
 
+// Types of the store underneath that appear in this API (snapshots, sync mode).
+export type {
+  RestoreSummary,
+  SnapshotSource,
+  SyncMode,
+} from "../storage/state-machine-store.ts";
 export type {
   Compare,
   CompareNumberTarget,
