@@ -48,6 +48,7 @@ export type PrimaryMessage =
   | { type: "lb:metrics"; requestId: number }
   | { type: "lb:shutdown" };
 export type WorkerMessage =
+  | { type: "lb:ready" }
   | { type: "lb:listening"; port: number }
   | { type: "lb:failures"; name: string; kind: FailureKind }
   | {
@@ -179,6 +180,10 @@ async function startWorkers(config: LbConfig, controller: Controller): Promise<P
   let nextRequestId = 1;
   let exiting = false;
   const ports: Promise<number>[] = [];
+  // Messages sent before a worker has installed its handler are lost, so a worker gets
+  // snapshots only after it said it is ready (and then the latest one at once).
+  const ready = new Set<Worker>();
+  let latest: Snapshot | null = null;
   for (let index = 0; index < config.workers; index++) {
     const worker = cluster.fork({
       HOTHOT_LB_CONFIG: JSON.stringify(config),
@@ -191,7 +196,10 @@ async function startWorkers(config: LbConfig, controller: Controller): Promise<P
           reject(new Error(`worker ${index} exited with code ${code} before listening`)),
         );
         worker.on("message", (message: WorkerMessage) => {
-          if (message.type === "lb:listening") resolve(message.port);
+          if (message.type === "lb:ready") {
+            ready.add(worker);
+            if (latest) worker.send({ type: "lb:snapshot", snapshot: latest } satisfies PrimaryMessage);
+          } else if (message.type === "lb:listening") resolve(message.port);
           else if (message.type === "lb:failures")
             controller.reportFailures(message.name, message.kind);
           else if (message.type === "lb:metrics") {
@@ -209,7 +217,8 @@ async function startWorkers(config: LbConfig, controller: Controller): Promise<P
     });
   }
   const unsubscribe = controller.subscribe((snapshot) => {
-    for (const worker of workers) {
+    latest = snapshot;
+    for (const worker of ready) {
       if (worker.isConnected())
         worker.send({ type: "lb:snapshot", snapshot } satisfies PrimaryMessage);
     }

@@ -14,8 +14,15 @@ if (config === null || typeof process.send !== "function") {
   process.exit(2);
 }
 const dataplane = new Dataplane(config, (name, kind) => send({ type: "lb:failures", name, kind }));
+let firstSnapshot: () => void = () => undefined;
+const configured = new Promise<void>((resolve) => {
+  firstSnapshot = resolve;
+});
 process.on("message", (message: PrimaryMessage) => {
-  if (message.type === "lb:snapshot") dataplane.apply(message.snapshot);
+  if (message.type === "lb:snapshot") {
+    dataplane.apply(message.snapshot);
+    firstSnapshot();
+  }
   else if (message.type === "lb:metrics") {
     void dataplane.metrics.registry.getMetricsAsJSON().then((metrics) =>
       send({
@@ -35,5 +42,8 @@ process.on("message", (message: PrimaryMessage) => {
 process.on("SIGINT", () => undefined);
 process.on("SIGTERM", () => void dataplane.close().finally(() => process.exit(0)));
 process.on("disconnect", () => void dataplane.close().finally(() => process.exit(0)));
+send({ type: "lb:ready" });
+// Accepting before the first verdicts arrive would answer every request with 503.
+await configured;
 const port = await dataplane.listen(config.listen.host, config.listen.port);
 send({ type: "lb:listening", port });

@@ -1,0 +1,308 @@
+// Load balancer benchmark: the same two upstream HTTP servers (small node:http servers in child
+// processes) behind hothot lb, HAProxy and nginx, plus direct to one upstream, each loaded by wrk
+// with the same threads, connections and duration. Progress goes to stderr; the table, the JSON
+// and the final `RESULT {...}` line go to stdout.
+//
+//   npm run bench:lb                      # defaults
+//   LB_BENCH_CONNECTIONS=64 LB_BENCH_DURATION_S=10 LB_BENCH_WORKERS=1 npm run bench:lb
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import net from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const connections = Number(process.env.LB_BENCH_CONNECTIONS ?? 64);
+const threads = Number(process.env.LB_BENCH_THREADS ?? 2);
+const durationSeconds = Number(process.env.LB_BENCH_DURATION_S ?? 10);
+const warmupSeconds = Number(process.env.LB_BENCH_WARMUP_S ?? 2);
+const hothotWorkers = Number(process.env.LB_BENCH_WORKERS ?? 1);
+const repoRoot = fileURLToPath(new URL("..", import.meta.url));
+
+interface Figures {
+  rps: number;
+  p50Ms: number;
+  p99Ms: number;
+  errors: number;
+}
+
+const children: ChildProcess[] = [];
+const temporary = mkdtempSync(join(tmpdir(), "hothot-lb-bench-"));
+
+function log(message: string): void {
+  process.stderr.write(`[bench:lb] ${message}\n`);
+}
+
+function which(command: string): string | null {
+  try {
+    return execFileSync("sh", ["-c", `command -v ${command}`], { encoding: "utf8" }).trim() || null;
+  } catch {
+    return null;
+  }
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function waitForPort(port: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  return new Promise((resolve, reject) => {
+    const attempt = () => {
+      const socket = net.connect({ host: "127.0.0.1", port });
+      socket.once("connect", () => {
+        socket.destroy();
+        resolve();
+      });
+      socket.once("error", () => {
+        socket.destroy();
+        if (Date.now() > deadline) reject(new Error(`port ${port} did not open in ${timeoutMs} ms`));
+        else setTimeout(attempt, 50);
+      });
+    };
+    attempt();
+  });
+}
+
+function start(command: string, args: string[], name: string): ChildProcess {
+  const child = spawn(command, args, { stdio: ["ignore", "pipe", "pipe"] });
+  children.push(child);
+  let errorText = "";
+  child.stderr?.on("data", (chunk: Buffer) => {
+    errorText += chunk.toString();
+    if (errorText.length > 4096) errorText = errorText.slice(-4096);
+  });
+  child.on("exit", (code, signal) => {
+    if (code !== null && code !== 0) log(`${name} exited with ${code} ${signal ?? ""}: ${errorText.trim()}`);
+  });
+  return child;
+}
+
+function stop(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      resolve();
+      return;
+    }
+    const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
+    child.once("exit", () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    if (child.pid !== undefined) process.kill(child.pid, "SIGTERM");
+  });
+}
+
+const upstreamSource = `
+import http from "node:http";
+const body = Buffer.from("hello from a hothot benchmark upstream\\n");
+const server = http.createServer((request, response) => {
+  response.writeHead(200, { "content-type": "text/plain", "content-length": body.length });
+  response.end(body);
+});
+server.keepAliveTimeout = 65000;
+server.listen(Number(process.argv[2]), "127.0.0.1");
+`;
+
+function parseWrk(output: string): Figures {
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(output)?.[1] ?? Number.NaN);
+  const toMs = (value: string, unit: string) =>
+    Number(value) * (unit === "us" ? 0.001 : unit === "s" ? 1000 : unit === "m" ? 60000 : 1);
+  const percentile = (label: string) => {
+    const match = new RegExp(`\\s${label}%\\s+([\\d.]+)(us|ms|s|m)`).exec(output);
+    return match ? toMs(match[1]!, match[2]!) : Number.NaN;
+  };
+  const errorsMatch = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(output);
+  const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(output)?.[1] ?? 0);
+  const errors =
+    non2xx + (errorsMatch ? errorsMatch.slice(1).reduce((sum, value) => sum + Number(value), 0) : 0);
+  return { rps: Math.round(rps), p50Ms: percentile("50"), p99Ms: percentile("99"), errors };
+}
+
+function wrk(port: number, seconds: number): Promise<Figures> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      "wrk",
+      [`-t${threads}`, `-c${connections}`, `-d${seconds}s`, "--latency", `http://127.0.0.1:${port}/`],
+      { stdio: ["ignore", "pipe", "pipe"] },
+    );
+    let output = "";
+    child.stdout.on("data", (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    child.on("error", reject);
+    child.on("exit", () => resolve(parseWrk(output)));
+  });
+}
+
+async function measure(name: string, port: number): Promise<Figures> {
+  log(`${name}: warm-up ${warmupSeconds} s`);
+  if (warmupSeconds > 0) await wrk(port, warmupSeconds);
+  log(`${name}: measuring ${durationSeconds} s (${threads} threads, ${connections} connections)`);
+  const figures = await wrk(port, durationSeconds);
+  log(`${name}: ${figures.rps} req/s, p50 ${figures.p50Ms} ms, p99 ${figures.p99Ms} ms, errors ${figures.errors}`);
+  return figures;
+}
+
+async function main(): Promise<void> {
+  if (!which("wrk")) {
+    log("wrk is not installed (apt-get install wrk); cannot benchmark");
+    process.exit(1);
+  }
+  const upstreamFile = join(temporary, "upstream.mjs");
+  writeFileSync(upstreamFile, upstreamSource);
+  const upstreamPorts = [await freePort(), await freePort()];
+  for (const port of upstreamPorts) start(process.execPath, [upstreamFile, String(port)], `upstream ${port}`);
+  await Promise.all(upstreamPorts.map((port) => waitForPort(port, 10_000)));
+  log(`upstreams on ${upstreamPorts.join(", ")}`);
+
+  const results: Record<string, Figures | null> = {};
+  const skipped: string[] = [];
+
+  results.direct = await measure("direct", upstreamPorts[0]!);
+
+  if (which("haproxy")) {
+    const port = await freePort();
+    const config = join(temporary, "haproxy.cfg");
+    writeFileSync(
+      config,
+      `global
+  maxconn 8000
+defaults
+  mode http
+  timeout connect 2s
+  timeout client 30s
+  timeout server 30s
+  option http-keep-alive
+frontend fe
+  bind 127.0.0.1:${port}
+  default_backend be
+backend be
+  balance roundrobin
+  http-reuse always
+${upstreamPorts.map((upstream, index) => `  server u${index} 127.0.0.1:${upstream}`).join("\n")}
+`,
+    );
+    const child = start("haproxy", ["-db", "-f", config], "haproxy");
+    await waitForPort(port, 10_000);
+    results.haproxy = await measure("haproxy", port);
+    await stop(child);
+  } else {
+    skipped.push("haproxy (not installed)");
+    results.haproxy = null;
+  }
+
+  if (which("nginx")) {
+    const port = await freePort();
+    const prefix = join(temporary, "nginx");
+    execFileSync("mkdir", ["-p", join(prefix, "logs"), join(prefix, "tmp")]);
+    const config = join(prefix, "nginx.conf");
+    writeFileSync(
+      config,
+      `worker_processes auto;
+pid ${prefix}/nginx.pid;
+error_log ${prefix}/logs/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path ${prefix}/tmp/body;
+  proxy_temp_path ${prefix}/tmp/proxy;
+  fastcgi_temp_path ${prefix}/tmp/fastcgi;
+  uwsgi_temp_path ${prefix}/tmp/uwsgi;
+  scgi_temp_path ${prefix}/tmp/scgi;
+  upstream be {
+${upstreamPorts.map((upstream) => `    server 127.0.0.1:${upstream};`).join("\n")}
+    keepalive 128;
+  }
+  server {
+    listen 127.0.0.1:${port};
+    location / {
+      proxy_pass http://be;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+  }
+}
+`,
+    );
+    const child = start("nginx", ["-p", prefix, "-c", config, "-g", "daemon off;"], "nginx");
+    await waitForPort(port, 10_000);
+    results.nginx = await measure("nginx", port);
+    await stop(child);
+  } else {
+    skipped.push("nginx (not installed)");
+    results.nginx = null;
+  }
+
+  const port = await freePort();
+  const child = start(
+    process.execPath,
+    [
+      "--import",
+      "tsx",
+      join(repoRoot, "src/cli/main.ts"),
+      "lb",
+      "--listen",
+      `127.0.0.1:${port}`,
+      ...upstreamPorts.flatMap((upstream) => ["--upstream", `http://127.0.0.1:${upstream}`]),
+      "--policy",
+      "round-robin",
+      "--workers",
+      String(hothotWorkers),
+      "--no-admin",
+      "--state-file",
+      "none",
+    ],
+    "hothot",
+  );
+  await waitForPort(port, 20_000);
+  results.hothot = await measure(`hothot (${hothotWorkers} worker${hothotWorkers > 1 ? "s" : ""})`, port);
+  await stop(child);
+
+  const rows = ["hothot", "haproxy", "nginx", "direct"];
+  process.stdout.write(
+    `\nhothot lb benchmark: wrk -t${threads} -c${connections} -d${durationSeconds}s, two node:http upstreams, round robin\n`,
+  );
+  process.stdout.write(`${"target".padEnd(10)}${"req/s".padStart(10)}${"p50 ms".padStart(10)}${"p99 ms".padStart(10)}${"errors".padStart(8)}\n`);
+  for (const name of rows) {
+    const figures = results[name];
+    if (!figures) {
+      process.stdout.write(`${name.padEnd(10)}   skipped\n`);
+      continue;
+    }
+    process.stdout.write(
+      `${name.padEnd(10)}${String(figures.rps).padStart(10)}${figures.p50Ms.toFixed(2).padStart(10)}${figures.p99Ms.toFixed(2).padStart(10)}${String(figures.errors).padStart(8)}\n`,
+    );
+  }
+  if (skipped.length > 0) process.stdout.write(`skipped: ${skipped.join(", ")}\n`);
+  const pick = (figures: Figures | null | undefined) =>
+    figures ? { rps: figures.rps, p50Ms: figures.p50Ms, p99Ms: figures.p99Ms } : null;
+  const haproxy = results.haproxy;
+  const hothot = results.hothot!;
+  const result = {
+    hothot: pick(hothot),
+    haproxy: pick(haproxy),
+    nginx: pick(results.nginx),
+    direct: pick(results.direct),
+    ratioToHaproxy: haproxy ? Number((hothot.rps / haproxy.rps).toFixed(3)) : null,
+    p99VsHaproxy: haproxy ? Number((hothot.p99Ms / haproxy.p99Ms).toFixed(3)) : null,
+    settings: { connections, threads, durationSeconds, warmupSeconds, hothotWorkers },
+    skipped,
+  };
+  process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+  process.stdout.write(`RESULT ${JSON.stringify(result)}\n`);
+}
+
+try {
+  await main();
+} finally {
+  await Promise.all(children.map(stop));
+  rmSync(temporary, { recursive: true, force: true });
+}
