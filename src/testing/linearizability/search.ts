@@ -68,9 +68,24 @@ export function searchPartition(
   initialValue: Value,
   options: SearchOptions,
 ): SearchOutcome {
-  const operations = input.filter(affectsSearch);
-  const n = operations.length;
-  if (n === 0) return { kind: "linearizable" };
+  const relevant = input.filter(affectsSearch);
+  if (relevant.length === 0) return { kind: "linearizable" };
+  // Numbering (see state-cache.ts): operations of unknown outcome first, then, from the next
+  // word boundary on, operations of known outcome in completion order. Slots between are empty.
+  const unknown = relevant.filter((operation) => !Number.isFinite(operation.returnOrder));
+  const definite = relevant
+    .filter((operation) => Number.isFinite(operation.returnOrder))
+    .sort((a, b) => a.returnOrder - b.returnOrder);
+  const prefixWords = (unknown.length + 31) >>> 5;
+  const firstDefinite = prefixWords * 32;
+  const n = firstDefinite + definite.length;
+  const operations: (Operation | undefined)[] = new Array(n);
+  unknown.forEach((operation, index) => {
+    operations[index] = operation;
+  });
+  definite.forEach((operation, index) => {
+    operations[firstDefinite + index] = operation;
+  });
 
   // Interned model states.
   const stateIds = new Map<string, number>();
@@ -95,7 +110,8 @@ export function searchPartition(
   const appendMemo: (Map<number, number> | undefined)[] = new Array(n);
   let definiteRemaining = 0;
   for (let k = 0; k < n; k++) {
-    const operation = operations[k]!;
+    const operation = operations[k];
+    if (operation === undefined) continue;
     valueId[k] = intern(operation.value);
     expectedId[k] = intern(operation.expected);
     switch (operation.kind) {
@@ -158,7 +174,7 @@ export function searchPartition(
   const HEAD = 2 * n;
   const TAIL = 2 * n + 1;
   const order: number[] = [];
-  for (let k = 0; k < n; k++) order.push(2 * k, 2 * k + 1);
+  for (let k = 0; k < n; k++) if (operations[k] !== undefined) order.push(2 * k, 2 * k + 1);
   const at = (entry: number): number => {
     const operation = operations[entry >> 1]!;
     return (entry & 1) === 0 ? operation.callOrder : operation.returnOrder;
@@ -184,9 +200,14 @@ export function searchPartition(
   const words = (n + 31) >>> 5;
   const bits = new Uint32Array(words);
   const zobrist = zobristWords(n);
-  const cache = new StateCache(words, options.maxCacheBytes);
+  const cache = new StateCache(prefixWords, options.maxCacheBytes);
   const stackOperation = new Int32Array(n);
   const stackState = new Int32Array(n);
+  // Highest operation of known outcome linearized so far, per stack depth (-1: none).
+  const stackHighest = new Int32Array(n + 1).fill(-1);
+  // Lowest operation of known outcome not yet linearized; all below it are.
+  let first = firstDefinite;
+  const stackFirst = new Int32Array(n);
   let depth = 0;
   let bitsHash = 0;
   let state = initialState;
@@ -211,10 +232,20 @@ export function searchPartition(
           bits[word]! |= bit;
           const nextHash = (bitsHash ^ zobrist[k]!) >>> 0;
           const key = (nextHash ^ Math.imul(nextState + 1, 0x9e3779b1)) >>> 0;
-          if (cache.insert(bits, nextState, key)) {
+          let nextFirst = first;
+          if (k === first) {
+            do nextFirst++;
+            while (nextFirst < n && (bits[nextFirst >>> 5]! & (1 << (nextFirst & 31))) !== 0);
+          }
+          const highest = Math.max(stackHighest[depth]!, k >= firstDefinite ? k : -1);
+          const lastWord = highest >= nextFirst ? highest >>> 5 : -1;
+          if (cache.insert(bits, nextFirst, lastWord, nextState, key)) {
             stackOperation[depth] = k;
             stackState[depth] = state;
+            stackFirst[depth] = first;
             depth++;
+            stackHighest[depth] = highest;
+            first = nextFirst;
             state = nextState;
             bitsHash = nextHash;
             if (finite[k] === 1) definiteRemaining--;
@@ -249,6 +280,7 @@ export function searchPartition(
         depth--;
         const k = stackOperation[depth]!;
         state = stackState[depth]!;
+        first = stackFirst[depth]!;
         bits[k >>> 5]! &= ~(1 << (k & 31));
         bitsHash = (bitsHash ^ zobrist[k]!) >>> 0;
         if (finite[k] === 1) definiteRemaining++;

@@ -2,7 +2,13 @@
 // violations with the longest linearizable prefix and the operations that could not follow it.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { explainResult } from "../../../src/testing/linearizability/index.ts";
+import fc from "fast-check";
+import {
+  checkHistory,
+  explainResult,
+  parseHistory,
+} from "../../../src/testing/linearizability/index.ts";
+import { buildHistory, plannedOperation } from "./generate.ts";
 import { check, complete, exponentialHistory, invoke } from "./helpers.ts";
 
 test("a history too hard for the time limit is unknown, promptly", () => {
@@ -102,4 +108,20 @@ test("explanations drop reads that are not needed to show the conflict", () => {
 test("a linearizable history has no explanation", () => {
   const result = check([invoke(1, "write", 0, { value: 1 }), complete(1, 1)]);
   assert.deepEqual(explainResult(result), []);
+});
+
+test("a long history of low concurrency fits a small memo (memory follows concurrency, not length)", () => {
+  const [plan] = fc.sample(
+    fc.array(plannedOperation(["read", "read", "write", "cas"], 1), {
+      minLength: 10_000,
+      maxLength: 10_000,
+    }),
+    { numRuns: 1, seed: 7 },
+  );
+  const { lines } = buildHistory(plan!, "register");
+  const result = checkHistory(parseHistory(lines.join("\n"), "long.jsonl"), {
+    timeoutMs: 60_000,
+    maxCacheBytes: 8 * 2 ** 20,
+  });
+  assert.equal(result.verdict, "linearizable", result.unknownReason ?? undefined);
 });
