@@ -41,6 +41,7 @@ export interface TraceEvent {
   c: number;
   d: number;
   e: number;
+  f: number;
   note: string;
 }
 
@@ -73,6 +74,7 @@ export class Trace {
       c: 0,
       d: 0,
       e: 0,
+      f: 0,
       note: "",
     }));
     this.formatter = options.formatter;
@@ -93,10 +95,11 @@ export class Trace {
     c = 0,
     d = 0,
     e = 0,
+    f = 0,
     note = "",
   ): void {
     this.count++;
-    this.hasher.add(time).add(KIND_CODES[kind]).add(node).add(a).add(b).add(c).add(d).add(e);
+    this.hasher.add(time).add(KIND_CODES[kind]).add(node).add(a).add(b).add(c).add(d).add(e).add(f);
     if (note !== "") this.hasher.addString(note);
     const slot = this.ring[this.next]!;
     this.next = (this.next + 1) % this.ring.length;
@@ -109,6 +112,7 @@ export class Trace {
     slot.c = c;
     slot.d = d;
     slot.e = e;
+    slot.f = f;
     slot.note = note;
     if (this.sink !== undefined) this.sink(this.formatter(slot));
   }
@@ -121,7 +125,7 @@ export class Trace {
     this.count++;
     this.hasher.add(time).add(KIND_CODES[kind]).add(node);
     if (this.sink !== undefined) {
-      this.sink(this.formatter({ time, kind, node, a: 0, b: 0, c: 0, d: 0, e: 0, note: "" }));
+      this.sink(this.formatter({ time, kind, node, a: 0, b: 0, c: 0, d: 0, e: 0, f: 0, note: "" }));
     }
   }
 

@@ -12,7 +12,9 @@ export type InvariantName =
   /** The core broke the documented Ready/storage contract (e.g. a gap in committed entries). */
   | "ready-contract"
   /** The core threw an unexpected error (including its own INVARIANT assertions). */
-  | "core-error";
+  | "core-error"
+  /** The simulator's own bookkeeping disagrees with itself: a bug in the simulator. */
+  | "harness";
 
 export class InvariantViolation extends Error {
   readonly code = "INVARIANT_VIOLATION";

@@ -1,0 +1,561 @@
+// The simulated cluster: real RaftNode instances over MemoryStorage ("durable"), each with a
+// volatile state machine, wired to the simulated network. The Ready handling here follows the
+// documented order exactly (persist snapshot, entries, hard state; send; install and apply;
+// answer reads; advance), and every step of it feeds the invariant checkers.
+//
+// A crash drops everything volatile: the RaftNode, the state machine, pending reads. A restart
+// builds a new RaftNode over the same MemoryStorage, so the node has only what it persisted;
+// its state machine comes back from the storage's snapshot.
+
+import {
+  type ConfState,
+  type Entry,
+  MemoryStorage,
+  type Message,
+  RaftNode,
+  type ReadState,
+  type Ready,
+  type Role,
+} from "../../raft/index.ts";
+import type { EventQueue } from "./event-queue.ts";
+import type { SimEvent } from "./events.ts";
+import { AcknowledgedWritesChecker } from "./invariants/acknowledged-writes.ts";
+import { ElectionSafetyChecker } from "./invariants/election-safety.ts";
+import { LeaderCompletenessChecker } from "./invariants/leader-completeness.ts";
+import { LogMatchingChecker } from "./invariants/log-matching.ts";
+import { ReadConsistencyChecker } from "./invariants/read-consistency.ts";
+import { StateMachineSafetyChecker } from "./invariants/state-machine-safety.ts";
+import { InvariantViolation } from "./invariants/violation.ts";
+import type { Network } from "./network.ts";
+import type { Prng } from "./prng.ts";
+import type { Scenario } from "./scenario.ts";
+import { SimStateMachine } from "./state-machine.ts";
+import type { Trace } from "./trace.ts";
+import { MESSAGE_TYPE_CODES, packMessageFlags, ROLE_CODES } from "./trace-format.ts";
+
+/** Ready rounds one input may cause before the harness calls it a livelock. */
+const MAX_READY_ROUNDS = 1000;
+
+/** Where an armed crash strikes inside the next Ready that persists something. */
+export type CrashPoint = "after-persist" | "after-send";
+
+export class SimNode {
+  readonly id: number;
+  readonly random: () => number;
+  /** Durable: survives crashes. Undefined until the node is first started. */
+  storage: MemoryStorage | undefined;
+  /** Volatile: undefined while the node is down. */
+  raft: RaftNode | undefined;
+  machine = new SimStateMachine();
+  incarnation = 0;
+  role: Role = "follower";
+  leaderId = 0;
+  /** Term and commit as last persisted. */
+  term = 0;
+  commit = 0;
+  /** Read states waiting for the state machine to reach their index. */
+  readStates: ReadState[] = [];
+  armedCrash: CrashPoint | undefined;
+  /** Incremented when the node goes down; a scheduled restart names the down period it ends. */
+  downToken = 0;
+
+  constructor(id: number, prng: Prng) {
+    this.id = id;
+    const own = prng.fork();
+    this.random = () => own.next();
+  }
+
+  get running(): boolean {
+    return this.raft !== undefined;
+  }
+}
+
+export interface ClusterHooks {
+  /** `node` applied `entry`; `writeId` is the client write it carries, if any. */
+  onApplied(node: SimNode, entry: Entry, writeId: number | undefined): void;
+  /** `node` served a read: its state machine reached the read state's index. */
+  onReadServed(node: SimNode, readState: ReadState): void;
+  onCrash(node: SimNode): void;
+}
+
+export interface Checkers {
+  readonly election: ElectionSafetyChecker;
+  readonly logs: LogMatchingChecker;
+  readonly completeness: LeaderCompletenessChecker;
+  readonly stateMachines: StateMachineSafetyChecker;
+  readonly acknowledged: AcknowledgedWritesChecker;
+  readonly reads: ReadConsistencyChecker;
+}
+
+export function newCheckers(): Checkers {
+  return {
+    election: new ElectionSafetyChecker(),
+    logs: new LogMatchingChecker(),
+    completeness: new LeaderCompletenessChecker(),
+    stateMachines: new StateMachineSafetyChecker(),
+    acknowledged: new AcknowledgedWritesChecker(),
+    reads: new ReadConsistencyChecker(),
+  };
+}
+
+export interface ClusterStats {
+  messagesDelivered: number;
+  messagesDropped: number;
+  crashes: number;
+  restarts: number;
+  snapshotsCreated: number;
+  snapshotsInstalled: number;
+  entriesApplied: number;
+}
+
+export class Cluster {
+  readonly nodes = new Map<number, SimNode>();
+  readonly checkers = newCheckers();
+  readonly stats: ClusterStats = {
+    messagesDelivered: 0,
+    messagesDropped: 0,
+    crashes: 0,
+    restarts: 0,
+    snapshotsCreated: 0,
+    snapshotsInstalled: 0,
+    entriesApplied: 0,
+  };
+  /** Simulated time, in units (see scenario.ts). */
+  now = 0;
+  hooks: ClusterHooks = { onApplied() {}, onReadServed() {}, onCrash() {} };
+  private readonly bootstrap: ConfState;
+  private readonly scenario: Scenario;
+  private readonly network: Network;
+  private readonly queue: EventQueue<SimEvent>;
+  private readonly trace: Trace;
+  private readonly prng: Prng;
+
+  constructor(options: {
+    nodeIds: readonly number[];
+    initialVoters: readonly number[];
+    scenario: Scenario;
+    network: Network;
+    queue: EventQueue<SimEvent>;
+    trace: Trace;
+    prng: Prng;
+  }) {
+    this.bootstrap = { voters: [...options.initialVoters], learners: [] };
+    this.scenario = options.scenario;
+    this.network = options.network;
+    this.queue = options.queue;
+    this.trace = options.trace;
+    this.prng = options.prng;
+    for (const id of options.nodeIds) this.nodes.set(id, new SimNode(id, options.prng));
+  }
+
+  node(id: number): SimNode {
+    const node = this.nodes.get(id);
+    if (node === undefined) throw new InvariantViolation("harness", `unknown node ${id}`);
+    return node;
+  }
+
+  runningNodes(): SimNode[] {
+    const running: SimNode[] = [];
+    for (const node of this.nodes.values()) if (node.raft !== undefined) running.push(node);
+    return running;
+  }
+
+  /** The running node that believes it leads the highest term, if any. */
+  leader(): SimNode | undefined {
+    let best: SimNode | undefined;
+    for (const node of this.nodes.values()) {
+      if (
+        node.raft !== undefined &&
+        node.role === "leader" &&
+        (best === undefined || node.term > best.term)
+      ) {
+        best = node;
+      }
+    }
+    return best;
+  }
+
+  /**
+   * Starts (or restarts) a node over its durable storage. A node never started before joins
+   * with the cluster's bootstrap membership and an empty log, like a new machine configured
+   * with the initial member list; it becomes a member only when a conf change adds it.
+   */
+  start(id: number): void {
+    const node = this.node(id);
+    if (node.raft !== undefined)
+      throw new InvariantViolation("harness", `node ${id} is already running`);
+    if (node.storage === undefined) node.storage = new MemoryStorage(this.bootstrap);
+    const storage = node.storage;
+    const snapshot = storage.snapshot();
+    const core = this.scenario.core;
+    node.raft = new RaftNode({
+      id,
+      storage,
+      random: node.random,
+      appliedIndex: snapshot.metadata.index,
+      electionTimeoutTicks: core.electionTimeoutTicks,
+      heartbeatIntervalTicks: core.heartbeatIntervalTicks,
+      preVote: true,
+      checkQuorum: true,
+      earlyFailover: core.earlyFailover,
+      maxMessageSizeBytes: core.maxMessageSizeBytes,
+      maxInflightMessages: core.maxInflightMessages,
+      maxInflightBytes: core.maxInflightBytes,
+      maxUncommittedBytes: core.maxUncommittedBytes,
+      maxCommittedBytesPerReady: core.maxCommittedBytesPerReady,
+      promotionMaxLagEntries: core.promotionMaxLagEntries,
+    });
+    node.incarnation++;
+    node.machine = this.restoreMachine(node, snapshot.data, snapshot.metadata.index);
+    this.checkers.stateMachines.onRestore(
+      id,
+      node.machine.appliedIndex,
+      node.machine.digest,
+      false,
+    );
+    this.checkers.acknowledged.onRestore(id, node.machine);
+    const hard = storage.hardState();
+    node.term = hard.term;
+    node.commit = hard.commit;
+    node.role = "follower";
+    node.leaderId = 0;
+    node.readStates = [];
+    node.armedCrash = undefined;
+    this.stats.restarts++;
+    this.trace.record(
+      this.now,
+      "restart",
+      id,
+      hard.term,
+      storage.lastIndex(),
+      snapshot.metadata.index,
+      hard.commit,
+    );
+    // First tick at a random phase within the node's period: nodes do not tick in lockstep.
+    const period = this.scenario.tickPeriodUnits.get(id)!;
+    this.queue.push(this.now + 1 + this.prng.int(period), {
+      kind: "tick",
+      node: id,
+      incarnation: node.incarnation,
+    });
+  }
+
+  /** Drops the node's volatile state now. */
+  crash(id: number, reason: string): void {
+    const node = this.node(id);
+    if (node.raft === undefined) return;
+    const wasLeader = node.role === "leader";
+    node.raft = undefined;
+    node.incarnation++;
+    node.downToken++;
+    node.machine = new SimStateMachine();
+    node.readStates = [];
+    node.armedCrash = undefined;
+    node.role = "follower";
+    node.leaderId = 0;
+    this.stats.crashes++;
+    this.trace.record(this.now, "crash", id, wasLeader ? 1 : 0, 0, 0, 0, 0, 0, reason);
+    this.hooks.onCrash(node);
+    // Its peers' connections to it drop: followers of a crashed leader get the early hint.
+    if (this.scenario.core.earlyFailover) {
+      for (const other of this.nodes.values()) {
+        if (other.raft !== undefined && other.leaderId === id) {
+          this.queue.push(this.now + 1 + this.prng.int(300), {
+            kind: "leader-lost",
+            node: other.id,
+            incarnation: other.incarnation,
+          });
+        }
+      }
+    }
+  }
+
+  tick(id: number, incarnation: number): void {
+    const node = this.node(id);
+    if (node.raft === undefined || node.incarnation !== incarnation) return;
+    this.trace.recordQuiet(this.now, "tick", id);
+    node.raft.tick();
+    this.drain(node);
+    if (node.raft !== undefined && node.incarnation === incarnation) {
+      const period = this.scenario.tickPeriodUnits.get(id)!;
+      this.queue.push(this.now + period, { kind: "tick", node: id, incarnation });
+    }
+  }
+
+  deliver(message: Message, senderIncarnation: number): void {
+    const node = this.nodes.get(message.to);
+    const delivered = node?.raft !== undefined && this.network.isLinkUp(message.from, message.to);
+    if (!delivered || node === undefined || node.raft === undefined) {
+      this.stats.messagesDropped++;
+      this.traceMessage("drop", message, node?.raft === undefined ? 3 : 1);
+    } else {
+      this.stats.messagesDelivered++;
+      this.traceMessage("deliver", message, 0);
+      node.raft.step(message);
+      this.drain(node);
+    }
+    if (message.type === "snapshot") {
+      this.reportSnapshot(message.from, senderIncarnation, message.to, delivered);
+    }
+  }
+
+  /** Runs the node's Ready loop until the core has nothing more to hand out. */
+  drain(node: SimNode): void {
+    const raft = node.raft;
+    if (raft === undefined) return;
+    for (let round = 0; raft.hasReady(); round++) {
+      if (round >= MAX_READY_ROUNDS) {
+        throw new InvariantViolation(
+          "core-error",
+          `node ${node.id} produced Ready ${MAX_READY_ROUNDS} times for one input`,
+        );
+      }
+      const ready = raft.ready();
+      if (!this.handleReady(node, ready)) return; // crashed inside the Ready
+      raft.advance();
+      this.serveReads(node);
+    }
+    this.maybeSnapshot(node);
+  }
+
+  /** Returns false when an armed crash struck while handling the Ready. */
+  private handleReady(node: SimNode, ready: Ready): boolean {
+    const id = node.id;
+    const storage = node.storage!;
+    const { logs, completeness, stateMachines, acknowledged } = this.checkers;
+    // 1. Persist: snapshot, entries, hard state.
+    let restored: SimStateMachine | undefined;
+    if (ready.snapshot !== undefined) {
+      const metadata = ready.snapshot.metadata;
+      restored = this.restoreMachine(node, ready.snapshot.data, metadata.index);
+      storage.applySnapshot(ready.snapshot);
+      logs.resetToSnapshot(id, metadata.index, metadata.term, restored.digest);
+      this.stats.snapshotsInstalled++;
+      this.trace.record(this.now, "snapshot-install", id, metadata.index, metadata.term);
+    }
+    if (ready.entries.length > 0) {
+      storage.append(ready.entries);
+      logs.append(id, ready.entries);
+    }
+    if (ready.hardState !== undefined) {
+      const hard = ready.hardState;
+      if (hard.term < node.term) {
+        throw new InvariantViolation(
+          "ready-contract",
+          `node ${id} persisted term ${hard.term} after term ${node.term}`,
+        );
+      }
+      if (hard.commit < node.commit) {
+        throw new InvariantViolation(
+          "ready-contract",
+          `node ${id} persisted commit ${hard.commit} after commit ${node.commit}`,
+        );
+      }
+      storage.setHardState(hard);
+      node.term = hard.term;
+      if (hard.commit !== node.commit) {
+        node.commit = hard.commit;
+        completeness.onCommit(id, hard.term, hard.commit, logs.log(id));
+        this.trace.record(this.now, "commit", id, hard.commit, hard.term);
+      }
+    }
+    if (storage.lastIndex() !== logs.log(id).lastIndex) {
+      throw new InvariantViolation(
+        "harness",
+        `node ${id}: storage last index ${storage.lastIndex()} but the checker's mirror says ${logs.log(id).lastIndex}`,
+      );
+    }
+    const persisted =
+      ready.snapshot !== undefined || ready.entries.length > 0 || ready.hardState !== undefined;
+    if (persisted && node.armedCrash === "after-persist") {
+      this.crash(id, "crash after persisting, before sending");
+      return false;
+    }
+    // 2. Send.
+    for (const message of ready.messages) this.send(node, message);
+    if (persisted && node.armedCrash === "after-send") {
+      this.crash(id, "crash after sending, before applying");
+      return false;
+    }
+    if (ready.softState !== undefined) {
+      const soft = ready.softState;
+      if (soft.role !== node.role || soft.leaderId !== node.leaderId) {
+        node.role = soft.role;
+        node.leaderId = soft.leaderId;
+        this.trace.record(this.now, "role", id, ROLE_CODES[soft.role], node.term, soft.leaderId);
+      }
+    }
+    // 3. Install the snapshot into the state machine, then apply committed entries in order.
+    if (restored !== undefined) {
+      stateMachines.onRestore(id, restored.appliedIndex, restored.digest, true);
+      node.machine = restored;
+      acknowledged.onRestore(id, restored);
+    }
+    for (const entry of ready.committedEntries) this.apply(node, entry);
+    // 4. Reads are answered once applied reaches their index (serveReads, after advance).
+    for (const readState of ready.readStates) node.readStates.push(readState);
+    return true;
+  }
+
+  private apply(node: SimNode, entry: Entry): void {
+    const id = node.id;
+    const machine = node.machine;
+    if (entry.index !== machine.appliedIndex + 1) {
+      throw new InvariantViolation(
+        "ready-contract",
+        `node ${id} was handed committed entry ${entry.index} with its state machine at ${machine.appliedIndex}`,
+      );
+    }
+    if (entry.index > node.commit) {
+      throw new InvariantViolation(
+        "ready-contract",
+        `node ${id} was handed entry ${entry.index} to apply, beyond its persisted commit ${node.commit}`,
+      );
+    }
+    const writeId = machine.apply(entry);
+    const committed = this.checkers.completeness.committedDigestAt(entry.index);
+    if (committed !== undefined && committed !== machine.digest) {
+      throw new InvariantViolation(
+        "state-machine-safety",
+        `node ${id} applied entry ${entry.index} (term ${entry.term}) that is not the committed entry at that index`,
+      );
+    }
+    this.checkers.stateMachines.onApply(id, entry.index, machine.digest);
+    this.checkers.acknowledged.onApply(id, machine);
+    this.stats.entriesApplied++;
+    const kind = entry.type === "conf-change" ? 2 : writeId === undefined ? 0 : 1;
+    this.trace.record(this.now, "apply", id, entry.index, entry.term, kind, writeId ?? 0);
+    this.hooks.onApplied(node, entry, writeId);
+  }
+
+  private serveReads(node: SimNode): void {
+    if (node.readStates.length === 0) return;
+    const waiting: ReadState[] = [];
+    for (const readState of node.readStates) {
+      if (readState.index <= node.machine.appliedIndex) this.hooks.onReadServed(node, readState);
+      else waiting.push(readState);
+      if (node.raft === undefined) return;
+    }
+    node.readStates = waiting;
+  }
+
+  private send(node: SimNode, message: Message): void {
+    if (message.from !== node.id) {
+      throw new InvariantViolation(
+        "ready-contract",
+        `node ${node.id} emitted a message from ${message.from}`,
+      );
+    }
+    if (!this.nodes.has(message.to)) {
+      throw new InvariantViolation(
+        "ready-contract",
+        `node ${node.id} sent a ${message.type} to unknown node ${message.to}`,
+      );
+    }
+    const delays = this.network.plan(message.from, message.to);
+    if (delays.length === 0) {
+      this.stats.messagesDropped++;
+      const cut = !this.network.isLinkUp(message.from, message.to);
+      this.traceMessage("drop", message, cut ? 1 : 2);
+      if (cut && (message.type === "append" || message.type === "snapshot")) {
+        this.queue.push(this.now + 1, {
+          kind: "unreachable",
+          node: node.id,
+          incarnation: node.incarnation,
+          to: message.to,
+        });
+      }
+      if (message.type === "snapshot") this.reportSnapshotLater(node, message.to, false);
+      return;
+    }
+    for (const delay of delays) {
+      this.queue.push(this.now + delay, {
+        kind: "deliver",
+        message,
+        senderIncarnation: node.incarnation,
+      });
+    }
+  }
+
+  private reportSnapshotLater(node: SimNode, to: number, succeeded: boolean): void {
+    this.queue.push(this.now + 1, {
+      kind: "snapshot-status",
+      node: node.id,
+      incarnation: node.incarnation,
+      to,
+      succeeded,
+    });
+  }
+
+  reportSnapshot(from: number, incarnation: number, to: number, succeeded: boolean): void {
+    const node = this.nodes.get(from);
+    if (node?.raft === undefined || node.incarnation !== incarnation) return;
+    node.raft.reportSnapshot(to, succeeded);
+    this.drain(node);
+  }
+
+  reportUnreachable(from: number, incarnation: number, to: number): void {
+    const node = this.node(from);
+    if (node.raft === undefined || node.incarnation !== incarnation) return;
+    node.raft.reportUnreachable(to);
+    this.drain(node);
+  }
+
+  reportLeaderLost(id: number, incarnation: number): void {
+    const node = this.node(id);
+    if (node.raft === undefined || node.incarnation !== incarnation) return;
+    node.raft.reportLeaderLost();
+    this.drain(node);
+  }
+
+  /** Periodic snapshot and compaction, so lagging followers are caught up by snapshot. */
+  private maybeSnapshot(node: SimNode): void {
+    const storage = node.storage;
+    if (node.raft === undefined || storage === undefined) return;
+    const applied = node.machine.appliedIndex;
+    const snapshotIndex = storage.snapshot().metadata.index;
+    if (applied - snapshotIndex < this.scenario.snapshotEveryEntries) return;
+    storage.createSnapshot(applied, undefined, node.machine.encode());
+    const compactTo = applied - this.scenario.compactionLagEntries;
+    if (compactTo >= storage.firstIndex()) storage.compact(compactTo);
+    this.stats.snapshotsCreated++;
+    this.trace.record(this.now, "snapshot-create", node.id, applied, compactTo);
+  }
+
+  private restoreMachine(node: SimNode, data: Uint8Array, index: number): SimStateMachine {
+    const machine = SimStateMachine.decode(data);
+    if (machine.appliedIndex !== index) {
+      throw new InvariantViolation(
+        "harness",
+        `node ${node.id}: snapshot at index ${index} holds a state machine image at ${machine.appliedIndex}`,
+      );
+    }
+    return machine;
+  }
+
+  /** After every step: election safety and leader completeness for every current leader. */
+  checkLeaders(): void {
+    const { election, completeness, logs } = this.checkers;
+    for (const node of this.nodes.values()) {
+      if (node.raft === undefined || node.role !== "leader") continue;
+      election.observeLeader(node.id, node.term);
+      completeness.checkLeader(node.id, node.term, logs.log(node.id));
+    }
+  }
+
+  /** `reason` for drops: 1 cut link, 2 random loss, 3 receiver down. */
+  private traceMessage(kind: "deliver" | "drop", message: Message, reason: number): void {
+    this.trace.record(
+      this.now,
+      kind,
+      message.to,
+      message.from,
+      packMessageFlags(MESSAGE_TYPE_CODES[message.type], message.reject, reason),
+      message.term,
+      message.index,
+      message.entries.length,
+      message.commit,
+      message.snapshot === undefined ? "" : `snapshot@${message.snapshot.metadata.index}`,
+    );
+  }
+}

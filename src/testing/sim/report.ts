@@ -1,0 +1,24 @@
+// Human-readable output: the violation report and the command that replays one seed.
+
+import type { SimResult } from "./simulation.ts";
+
+export function replayCommand(
+  result: Pick<SimResult, "seed" | "nodes" | "ticks">,
+  faults = true,
+): string {
+  return `npm run sim -- --seed ${result.seed} --nodes ${result.nodes} --ticks ${result.ticks}${faults ? "" : " --no-faults"} --verbose`;
+}
+
+export function formatReport(result: SimResult, faults = true): string {
+  const violation = result.violation;
+  if (violation === undefined)
+    return `seed ${result.seed}: ok (${result.simulatedTicks} ticks, digest ${result.digest})`;
+  return [
+    `VIOLATION seed ${result.seed} (nodes ${result.nodes}, ticks ${result.ticks}) at tick ${violation.tick}`,
+    `  invariant: ${violation.invariant}`,
+    `  detail:    ${violation.detail}`,
+    `  trace tail (last ${violation.traceTail.length} events):`,
+    ...violation.traceTail.map((line) => `    ${line}`),
+    `  replay: ${replayCommand(result, faults)}`,
+  ].join("\n");
+}

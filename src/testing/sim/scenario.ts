@@ -1,0 +1,93 @@
+// Everything a run varies, drawn once from the seed: core configuration, clock skew, network
+// model, fault rates, workload shape. Drawing the scenario from the seed (rather than fixing it)
+// means thousands of seeds cover small inflight windows, tiny message size limits, frequent
+// snapshots, lossy and clean networks, and so on, each reproducible from its number.
+
+import type { LatencyModel, LossModel } from "./network.ts";
+import type { Prng } from "./prng.ts";
+
+/** Simulated time units per tick. Latencies are drawn in these units, so a message can take a fraction of a tick. */
+export const UNITS_PER_TICK = 1000;
+
+export interface CoreSettings {
+  readonly electionTimeoutTicks: number;
+  readonly heartbeatIntervalTicks: number;
+  readonly earlyFailover: boolean;
+  readonly maxMessageSizeBytes: number;
+  readonly maxInflightMessages: number;
+  readonly maxInflightBytes: number;
+  readonly maxUncommittedBytes: number;
+  readonly maxCommittedBytesPerReady: number;
+  readonly promotionMaxLagEntries: number;
+}
+
+export interface Scenario {
+  readonly core: CoreSettings;
+  /** Per node id: tick period in time units (UNITS_PER_TICK plus a small skew). */
+  readonly tickPeriodUnits: ReadonlyMap<number, number>;
+  readonly latency: LatencyModel;
+  /** Loss applied in the fault phase when the fault schedule turns loss on. */
+  readonly faultLoss: LossModel;
+  /** Ticks between fault decisions in the fault phase. */
+  readonly faultEveryTicks: number;
+  /** Ticks a crashed node stays down (range). */
+  readonly downTicksMin: number;
+  readonly downTicksMax: number;
+  /** A node snapshots and compacts once it has applied this many entries past its last snapshot. */
+  readonly snapshotEveryEntries: number;
+  /** Entries kept in the log below the snapshot point when compacting (0 = compact fully). */
+  readonly compactionLagEntries: number;
+  readonly clients: number;
+  /** Ticks a client waits between operations (range). */
+  readonly thinkTicksMax: number;
+  readonly readFraction: number;
+  /** Membership changes are attempted in this run. */
+  readonly membershipChanges: boolean;
+}
+
+export function drawScenario(prng: Prng, nodeIds: readonly number[]): Scenario {
+  const electionTimeoutTicks = prng.range(8, 14);
+  const heartbeatIntervalTicks = prng.range(1, 3);
+  const tight = prng.chance(0.3); // small windows and messages exercise flow control and batching
+  const core: CoreSettings = {
+    electionTimeoutTicks,
+    heartbeatIntervalTicks,
+    earlyFailover: prng.chance(0.3),
+    maxMessageSizeBytes: tight ? prng.range(8, 64) : 1024 * 1024,
+    maxInflightMessages: tight ? prng.range(1, 4) : 256,
+    maxInflightBytes: tight ? prng.range(16, 256) : 32 * 1024 * 1024,
+    maxUncommittedBytes: prng.chance(0.2) ? prng.range(16, 128) : 64 * 1024 * 1024,
+    maxCommittedBytesPerReady: prng.chance(0.2) ? prng.range(8, 64) : 16 * 1024 * 1024,
+    promotionMaxLagEntries: prng.range(0, 20),
+  };
+  const skewPercent = prng.range(0, 3);
+  const tickPeriodUnits = new Map<number, number>();
+  for (const id of nodeIds) {
+    const skew = Math.round((prng.next() * 2 - 1) * skewPercent * (UNITS_PER_TICK / 100));
+    tickPeriodUnits.set(id, UNITS_PER_TICK + skew);
+  }
+  const latencyMaxUnits = prng.range(50, 600);
+  return {
+    core,
+    tickPeriodUnits,
+    latency: {
+      minUnits: prng.range(1, Math.min(50, latencyMaxUnits)),
+      maxUnits: latencyMaxUnits,
+      spikeProbability: prng.chance(0.5) ? prng.next() * 0.1 : 0,
+      spikeMaxUnits: prng.range(500, 6 * UNITS_PER_TICK),
+    },
+    faultLoss: {
+      dropProbability: prng.next() * 0.2,
+      duplicateProbability: prng.next() * 0.1,
+    },
+    faultEveryTicks: prng.range(15, 60),
+    downTicksMin: 10,
+    downTicksMax: prng.range(30, 250),
+    snapshotEveryEntries: prng.range(5, 60),
+    compactionLagEntries: prng.chance(0.5) ? 0 : prng.range(1, 10),
+    clients: prng.range(2, 4),
+    thinkTicksMax: prng.range(1, 8),
+    readFraction: 0.2 + prng.next() * 0.3,
+    membershipChanges: prng.chance(0.6),
+  };
+}
