@@ -53,6 +53,15 @@ export function isMember(conf: ConfState, id: NodeId): boolean {
  */
 export function applyConfChange(conf: ConfState, change: ConfChange): ConfState {
   checkNodeId(change.nodeId);
+  if (conf.voters.length === 0) {
+    // Only a node started with an empty storage has no voters. Applying changes to it would
+    // build a configuration that omits the cluster's original voters (and could let it elect
+    // itself alone), so refuse loudly.
+    throw new RaftError(
+      "INVALID_CONF_CHANGE",
+      "this node does not know the cluster's initial configuration: start a joining node with the cluster's bootstrap configuration (new MemoryStorage(initialConfState)) or from a snapshot",
+    );
+  }
   const id = change.nodeId;
   switch (change.type) {
     case "add-learner":

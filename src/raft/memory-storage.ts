@@ -25,8 +25,10 @@ export class MemoryStorage implements RaftStorage {
 
   /**
    * `confState` is the cluster's initial membership (bootstrap): it becomes the configuration of
-   * an empty snapshot at index 0. A node that joins an existing cluster starts with no members
-   * and learns them from the leader's snapshot or log.
+   * an empty snapshot at index 0. Every node of a cluster, including one that joins later, is
+   * created with the same bootstrap configuration: it is the configuration "before index 1",
+   * and a joiner that receives the log from index 1 builds the current membership from it. A
+   * node created without one can only catch up by receiving a snapshot.
    */
   constructor(confState: ConfState = { voters: [], learners: [] }) {
     this.snap = {
