@@ -432,6 +432,7 @@ export class StateMachineStore {
     this.#restoring = true;
     const target = this.#inactive();
     const db = this.#data[target];
+    let summary: RestoreSummary;
     try {
       db.clearSync();
       const reader = new SnapshotReader(this.#maxSnapshotValueSizeBytes);
@@ -455,21 +456,30 @@ export class StateMachineStore {
           if (pendingBytes >= this.#restoreBatchSizeBytes) writePending();
         }
       }
-      const summary = reader.finish();
+      summary = reader.finish();
       writePending();
+      // The switch: one flushed commit makes the new content and its applied index current.
       this.#env.transactionSync(() => {
         this.#meta.putSync(META_ACTIVE_DATA, Buffer.from([target]));
         this.#meta.putSync(META_APPLIED_INDEX, encodeUint64(summary.appliedIndex));
       }, TXN_FLAGS_FLUSHED);
+    } catch (error) {
+      // Not switched: drop the partial copy (also done at the next open if this fails).
+      try {
+        if (!this.#closed) db.clearSync();
+      } catch {
+        // The original error matters more; the next open clears the inactive database anyway.
+      }
+      this.#restoring = false;
+      throw error;
+    }
+    try {
       const previous = this.#active;
       this.#active = target;
       this.#appliedIndex = summary.appliedIndex;
       // Open read views keep their own pages (LMDB MVCC); clearing only frees space for later.
       this.#data[previous].clearSync();
       return summary;
-    } catch (error) {
-      if (!this.#closed) db.clearSync();
-      throw error;
     } finally {
       this.#restoring = false;
     }
@@ -650,7 +660,11 @@ class SnapshotReader {
             `snapshot format version ${version} is not supported (expected ${SNAPSHOT_FORMAT_VERSION}); upgrade this node`,
           );
         }
-        this.#appliedIndex = decodeUint64(buffer, SNAPSHOT_MAGIC.length + 1);
+        const appliedIndex = decodeUint64(buffer, SNAPSHOT_MAGIC.length + 1);
+        if (!Number.isSafeInteger(appliedIndex)) {
+          throw corrupt(`its applied index ${appliedIndex} is beyond the safe integer range`);
+        }
+        this.#appliedIndex = appliedIndex;
         this.#consume(SNAPSHOT_HEADER_SIZE_BYTES);
         continue;
       }
