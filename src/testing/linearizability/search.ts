@@ -12,9 +12,10 @@
 // Everything in the loop is typed arrays and integers: model states are interned to small ids,
 // the linearized set is a bitset with an incrementally maintained Zobrist hash, and model steps
 // that build new values (append) are memoized per (operation, state).
-import { affectsSearch, ILLEGAL, stepCell } from "./models.ts";
+import { affectsSearch } from "./models.ts";
 import { CacheLimitError, StateCache } from "./state-cache.ts";
 import type { Operation, Value } from "./types.ts";
+import { type AppendPiece, ValueInterner } from "./value-interner.ts";
 
 export interface SearchOptions {
   /** performance.now() value after which the search gives up with `timeout`. */
@@ -43,11 +44,6 @@ const APPEND = 6;
 
 /** How often (in loop iterations) the clock is consulted; a power of two minus one. */
 const CLOCK_CHECK_MASK = 1023;
-
-function valueKey(value: Value): string {
-  if (value === null) return "n";
-  return typeof value === "string" ? `s${value}` : `d${value}`;
-}
 
 /** Deterministic per-operation hash words (splitmix32), so runs are reproducible. */
 function zobristWords(count: number): Uint32Array {
@@ -88,26 +84,17 @@ export function searchPartition(
   });
 
   // Interned model states.
-  const stateIds = new Map<string, number>();
-  const stateValues: Value[] = [];
-  const intern = (value: Value): number => {
-    const key = valueKey(value);
-    let id = stateIds.get(key);
-    if (id === undefined) {
-      id = stateValues.length;
-      stateValues.push(value);
-      stateIds.set(key, id);
-    }
-    return id;
-  };
+  const values = new ValueInterner();
+  const intern = (value: Value): number => values.intern(value);
   const initialState = intern(initialValue);
-  const nullState = intern(null);
+  const nullState = values.nullId;
 
   const code = new Uint8Array(n);
   const valueId = new Int32Array(n);
   const expectedId = new Int32Array(n);
   const finite = new Uint8Array(n);
   const appendMemo: (Map<number, number> | undefined)[] = new Array(n);
+  const appendPiece: (AppendPiece | undefined)[] = new Array(n);
   let definiteRemaining = 0;
   for (let k = 0; k < n; k++) {
     const operation = operations[k];
@@ -127,6 +114,8 @@ export function searchPartition(
       case "append":
         code[k] = APPEND;
         appendMemo[k] = new Map();
+        appendPiece[k] =
+          typeof operation.value === "string" ? values.piece(operation.value) : undefined;
         break;
       case "cas":
         code[k] =
@@ -161,8 +150,8 @@ export function searchPartition(
         const memo = appendMemo[k]!;
         let next = memo.get(state);
         if (next === undefined) {
-          const result = stepCell(stateValues[state]!, operations[k]!);
-          next = result === ILLEGAL ? -1 : intern(result);
+          const piece = appendPiece[k];
+          next = piece === undefined ? -1 : values.append(state, piece);
           memo.set(state, next);
         }
         return next;
@@ -274,7 +263,7 @@ export function searchPartition(
           return {
             kind: "violation",
             prefix: Array.from(bestPrefix, (k) => operations[k]!),
-            stateAfterPrefix: stateValues[bestState]!,
+            stateAfterPrefix: values.value(bestState),
           };
         }
         depth--;
