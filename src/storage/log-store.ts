@@ -81,6 +81,8 @@ interface Segment {
   /** End of the last durable record: where the next append to this segment goes. */
   endOffset: number;
   fd: number | undefined;
+  /** Whether `fd` was opened for writing (only the active segment's is). */
+  writable: boolean;
 }
 
 interface Waiter {
@@ -586,6 +588,7 @@ export class LogStore {
       terms: [],
       endOffset: SEGMENT_HEADER_BYTES,
       fd,
+      writable: true,
     };
     this.segments.push(segment);
     return segment;
@@ -599,6 +602,11 @@ export class LogStore {
       removed = true;
     }
     const segment = this.activeSegment();
+    if (segment.fd !== undefined && !segment.writable) {
+      // It was a closed segment until now: its cached descriptor is read-only.
+      closeSync(segment.fd);
+      segment.fd = undefined;
+    }
     const keep = Math.max(0, fromIndex - segment.firstIndex);
     if (keep < segment.offsets.length) {
       const end = segment.offsets[keep] as number;
@@ -721,6 +729,7 @@ export class LogStore {
         terms: scan.terms,
         endOffset,
         fd: undefined,
+        writable: false,
       });
     }
     this.applyBounds();
@@ -874,6 +883,7 @@ export class LogStore {
       }
     }
     segment.fd = openSync(segment.path, isActive ? WRITE_FLAGS : "r");
+    segment.writable = isActive;
     return segment.fd;
   }
 

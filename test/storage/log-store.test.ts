@@ -1,4 +1,6 @@
 import assert from "node:assert/strict";
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { test } from "node:test";
 import { isStorageError, LogStore } from "../../src/storage/index.ts";
 import { entries, entry, temporaryDirectory } from "./helpers.ts";
@@ -123,6 +125,59 @@ test("appends that break the contract are refused with STORAGE_INVALID_ARGUMENT"
     await assert.rejects(log.append([entry(5, 2)]), (error) =>
       isStorageError(error, "STORAGE_CLOSED"),
     );
+  } finally {
+    dir.remove();
+  }
+});
+
+test("a crash between recording a compaction and deleting its segments is finished on open", async () => {
+  const dir = temporaryDirectory("log-interrupted-compaction");
+  try {
+    const options = { directory: dir.path, maxSegmentBytes: 256 };
+    let log = await LogStore.open(options);
+    for (let from = 1; from <= 60; from += 4) await log.append(entries(from, 4, 1));
+    const before = new Map(
+      readdirSync(dir.path).map((name) => [name, readFileSync(join(dir.path, name))]),
+    );
+    await log.compact(40);
+    await log.close();
+    // Put the deleted segments back, as if the process died right after the new bounds were written.
+    for (const [name, bytes] of before)
+      if (name.endsWith(".seg") && !existsSync(join(dir.path, name)))
+        writeFileSync(join(dir.path, name), bytes);
+    log = await LogStore.open(options);
+    assert.equal(log.firstIndex(), 41);
+    assert.deepEqual(log.entries(41, 61), entries(41, 20, 1));
+    assert.ok(readdirSync(dir.path).length < before.size, "the stale segments are deleted");
+    await log.close();
+  } finally {
+    dir.remove();
+  }
+});
+
+test("a crash inside reset (new segment created, bounds not yet written) leaves a consistent log", async () => {
+  const dir = temporaryDirectory("log-interrupted-reset");
+  try {
+    let log = await LogStore.open({ directory: dir.path });
+    await log.append(entries(1, 10, 1));
+    await log.compact(5);
+    await log.close();
+    // The reset to (100, 4) deleted the old segments and created the new one, then died.
+    for (const name of readdirSync(dir.path))
+      if (name.endsWith(".seg")) rmSync(join(dir.path, name));
+    writeFileSync(
+      join(dir.path, `${"101".padStart(20, "0")}.seg`),
+      Buffer.from("HHLOG001", "latin1"),
+    );
+    log = await LogStore.open({ directory: dir.path });
+    assert.equal(log.firstIndex(), 6, "the old bounds still rule");
+    assert.equal(log.lastIndex(), 5);
+    assert.equal(log.term(5), 1);
+    // The node repairs it against its durable snapshot at startup.
+    await log.alignToSnapshot(100, 4);
+    assert.equal(log.firstIndex(), 101);
+    await log.append(entries(101, 2, 4));
+    await log.close();
   } finally {
     dir.remove();
   }
