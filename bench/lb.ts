@@ -63,7 +63,8 @@ function waitForPort(port: number, timeoutMs: number): Promise<void> {
       });
       socket.once("error", () => {
         socket.destroy();
-        if (Date.now() > deadline) reject(new Error(`port ${port} did not open in ${timeoutMs} ms`));
+        if (Date.now() > deadline)
+          reject(new Error(`port ${port} did not open in ${timeoutMs} ms`));
         else setTimeout(attempt, 50);
       });
     };
@@ -80,7 +81,8 @@ function start(command: string, args: string[], name: string): ChildProcess {
     if (errorText.length > 4096) errorText = errorText.slice(-4096);
   });
   child.on("exit", (code, signal) => {
-    if (code !== null && code !== 0) log(`${name} exited with ${code} ${signal ?? ""}: ${errorText.trim()}`);
+    if (code !== null && code !== 0)
+      log(`${name} exited with ${code} ${signal ?? ""}: ${errorText.trim()}`);
   });
   return child;
 }
@@ -119,10 +121,13 @@ function parseWrk(output: string): Figures {
     const match = new RegExp(`\\s${label}%\\s+([\\d.]+)(us|ms|s|m)`).exec(output);
     return match ? toMs(match[1]!, match[2]!) : Number.NaN;
   };
-  const errorsMatch = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(output);
+  const errorsMatch = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(
+    output,
+  );
   const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(output)?.[1] ?? 0);
   const errors =
-    non2xx + (errorsMatch ? errorsMatch.slice(1).reduce((sum, value) => sum + Number(value), 0) : 0);
+    non2xx +
+    (errorsMatch ? errorsMatch.slice(1).reduce((sum, value) => sum + Number(value), 0) : 0);
   return { rps: Math.round(rps), p50Ms: percentile("50"), p99Ms: percentile("99"), errors };
 }
 
@@ -130,7 +135,13 @@ function wrk(port: number, seconds: number): Promise<Figures> {
   return new Promise((resolve, reject) => {
     const child = spawn(
       "wrk",
-      [`-t${threads}`, `-c${connections}`, `-d${seconds}s`, "--latency", `http://127.0.0.1:${port}/`],
+      [
+        `-t${threads}`,
+        `-c${connections}`,
+        `-d${seconds}s`,
+        "--latency",
+        `http://127.0.0.1:${port}/`,
+      ],
       { stdio: ["ignore", "pipe", "pipe"] },
     );
     let output = "";
@@ -147,7 +158,9 @@ async function measure(name: string, port: number): Promise<Figures> {
   if (warmupSeconds > 0) await wrk(port, warmupSeconds);
   log(`${name}: measuring ${durationSeconds} s (${threads} threads, ${connections} connections)`);
   const figures = await wrk(port, durationSeconds);
-  log(`${name}: ${figures.rps} req/s, p50 ${figures.p50Ms} ms, p99 ${figures.p99Ms} ms, errors ${figures.errors}`);
+  log(
+    `${name}: ${figures.rps} req/s, p50 ${figures.p50Ms} ms, p99 ${figures.p99Ms} ms, errors ${figures.errors}`,
+  );
   return figures;
 }
 
@@ -159,7 +172,8 @@ async function main(): Promise<void> {
   const upstreamFile = join(temporary, "upstream.mjs");
   writeFileSync(upstreamFile, upstreamSource);
   const upstreamPorts = [await freePort(), await freePort()];
-  for (const port of upstreamPorts) start(process.execPath, [upstreamFile, String(port)], `upstream ${port}`);
+  for (const port of upstreamPorts)
+    start(process.execPath, [upstreamFile, String(port)], `upstream ${port}`);
   await Promise.all(upstreamPorts.map((port) => waitForPort(port, 10_000)));
   log(`upstreams on ${upstreamPorts.join(", ")}`);
 
@@ -263,14 +277,19 @@ ${upstreamPorts.map((upstream) => `    server 127.0.0.1:${upstream};`).join("\n"
     "hothot",
   );
   await waitForPort(port, 20_000);
-  results.hothot = await measure(`hothot (${hothotWorkers} worker${hothotWorkers > 1 ? "s" : ""})`, port);
+  results.hothot = await measure(
+    `hothot (${hothotWorkers} worker${hothotWorkers > 1 ? "s" : ""})`,
+    port,
+  );
   await stop(child);
 
   const rows = ["hothot", "haproxy", "nginx", "direct"];
   process.stdout.write(
     `\nhothot lb benchmark: wrk -t${threads} -c${connections} -d${durationSeconds}s, two node:http upstreams, round robin\n`,
   );
-  process.stdout.write(`${"target".padEnd(10)}${"req/s".padStart(10)}${"p50 ms".padStart(10)}${"p99 ms".padStart(10)}${"errors".padStart(8)}\n`);
+  process.stdout.write(
+    `${"target".padEnd(10)}${"req/s".padStart(10)}${"p50 ms".padStart(10)}${"p99 ms".padStart(10)}${"errors".padStart(8)}\n`,
+  );
   for (const name of rows) {
     const figures = results[name];
     if (!figures) {

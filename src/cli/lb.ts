@@ -136,6 +136,12 @@ async function adminCall(adminUrl: string, method: string, path: string): Promis
   return text;
 }
 
+/** `--admin` may be parsed by `lb` itself or by its subcommand, depending on its position. */
+function adminUrl(command: Command): string {
+  const value = command.optsWithGlobals<{ admin?: string | false }>().admin;
+  return typeof value === "string" ? value : "http://127.0.0.1:9901";
+}
+
 function fail(error: unknown): never {
   const message = error instanceof Error ? error.message : String(error);
   process.stderr.write(`hothot lb: ${message}\n`);
@@ -226,12 +232,15 @@ export function registerLbCommand(program: Command): void {
       .argument("<upstream>", "upstream name (see `hothot lb status`)")
       .option(
         "--admin <url>",
-        "admin endpoint of the running load balancer",
-        "http://127.0.0.1:9901",
+        "admin endpoint of the running load balancer (default 127.0.0.1:9901)",
       )
-      .action(async (name: string, options: { admin: string }) => {
+      .action(async (name: string, _options: unknown, command: Command) => {
         try {
-          await adminCall(options.admin, "POST", `/upstreams/${encodeURIComponent(name)}/${state}`);
+          await adminCall(
+            adminUrl(command),
+            "POST",
+            `/upstreams/${encodeURIComponent(name)}/${state}`,
+          );
           process.stdout.write(`${name}: ${state}\n`);
         } catch (error) {
           fail(error);
@@ -240,10 +249,10 @@ export function registerLbCommand(program: Command): void {
   }
   lb.command("status")
     .description("print the running load balancer's upstreams and their states as JSON")
-    .option("--admin <url>", "admin endpoint of the running load balancer", "http://127.0.0.1:9901")
-    .action(async (options: { admin: string }) => {
+    .option("--admin <url>", "admin endpoint of the running load balancer (default 127.0.0.1:9901)")
+    .action(async (_options: unknown, command: Command) => {
       try {
-        process.stdout.write(await adminCall(options.admin, "GET", "/status"));
+        process.stdout.write(await adminCall(adminUrl(command), "GET", "/status"));
       } catch (error) {
         fail(error);
       }

@@ -74,6 +74,9 @@ const schema = z
         /** Interval while a server is changing state (between the first and the rise-th/fall-th
          * result), so that a verdict is reached quickly without checking stable servers often. */
         fastIntervalMs: positiveMs(3_600_000).default(250),
+        /** Interval while a server is down (HAProxy's downinter): how soon a recovered server
+         * is first noticed. */
+        downIntervalMs: positiveMs(3_600_000).default(1000),
         timeoutMs: positiveMs(60_000).default(1000),
         rise: z.number().int().min(1).max(100).default(2),
         fall: z.number().int().min(1).max(100).default(3),

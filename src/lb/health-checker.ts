@@ -181,6 +181,7 @@ export class HealthChecker {
     }
     this.onResult(target.spec.name, state, changed);
     const changing = state.healthy ? state.failures > 0 : state.successes > 0;
-    this.schedule(target, changing ? this.config.fastIntervalMs : this.config.intervalMs);
+    const intervalMs = state.healthy ? this.config.intervalMs : this.config.downIntervalMs;
+    this.schedule(target, changing ? this.config.fastIntervalMs : intervalMs);
   }
 }

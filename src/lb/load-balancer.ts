@@ -198,7 +198,8 @@ async function startWorkers(config: LbConfig, controller: Controller): Promise<P
         worker.on("message", (message: WorkerMessage) => {
           if (message.type === "lb:ready") {
             ready.add(worker);
-            if (latest) worker.send({ type: "lb:snapshot", snapshot: latest } satisfies PrimaryMessage);
+            if (latest)
+              worker.send({ type: "lb:snapshot", snapshot: latest } satisfies PrimaryMessage);
           } else if (message.type === "lb:listening") resolve(message.port);
           else if (message.type === "lb:failures")
             controller.reportFailures(message.name, message.kind);

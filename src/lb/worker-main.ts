@@ -22,8 +22,7 @@ process.on("message", (message: PrimaryMessage) => {
   if (message.type === "lb:snapshot") {
     dataplane.apply(message.snapshot);
     firstSnapshot();
-  }
-  else if (message.type === "lb:metrics") {
+  } else if (message.type === "lb:metrics") {
     void dataplane.metrics.registry.getMetricsAsJSON().then((metrics) =>
       send({
         type: "lb:metrics",
