@@ -55,7 +55,8 @@ function expectedState(appliedIndex: number): Map<string, string> {
 }
 
 async function runChild(spec: string): Promise<void> {
-  const [dir, syncMode] = spec.split("|") as [string, SyncMode];
+  const [dir, syncMode, sourceA, sourceB] = spec.split("|") as [string, SyncMode, string, string];
+  if (syncMode === ("restore" as SyncMode)) return runRestoreChild(dir, sourceA, sourceB);
   const store = StateMachineStore.open({ dir, syncMode });
   let batch = store.appliedIndex();
   let announced = false;
@@ -77,6 +78,35 @@ async function runChild(spec: string): Promise<void> {
   }
 }
 
+/** Restores the target from whichever source it does not already match, forever. */
+async function runRestoreChild(dir: string, sourceA: string, sourceB: string): Promise<void> {
+  const target = StateMachineStore.open({ dir, restoreBatchSizeBytes: 32 * 1024 });
+  const sources = [sourceA, sourceB].map((path) => StateMachineStore.open({ dir: path }));
+  for (let round = 0; round < 10_000; round++) {
+    const source = sources.find((s) => s.appliedIndex() !== target.appliedIndex()) ?? sources[0]!;
+    await target.restoreFromSnapshot(source.openSnapshot());
+    // After the first whole restore the parent may kill; restores follow back to back, so the
+    // kill almost always lands inside one.
+    if (round === 0) process.stdout.write("ready\n");
+  }
+}
+
+function fillSource(dir: string, appliedIndex: number, entries: number): Map<string, string> {
+  const store = StateMachineStore.open({ dir, syncMode: "deferred" });
+  const content = new Map<string, string>();
+  store.applyBatch(appliedIndex, (txn) => {
+    for (let i = 0; i < entries; i++) {
+      const key = `key-${String(i).padStart(6, "0")}`;
+      const value = `${appliedIndex}:${i}:${"s".repeat(150)}`;
+      txn.put(Buffer.from(key), Buffer.from(value));
+      content.set(key, value);
+    }
+  });
+  store.flush();
+  void store.close();
+  return content;
+}
+
 function readAll(store: StateMachineStore): Map<string, string> {
   const out = new Map<string, string>();
   let after: Uint8Array | undefined;
@@ -91,10 +121,11 @@ function readAll(store: StateMachineStore): Map<string, string> {
   }
 }
 
-function runUntilKilled(dir: string, syncMode: SyncMode, delayMs: number): Promise<void> {
+/** mode: a SyncMode for the apply loop, or "restore|<source a>|<source b>". */
+function runUntilKilled(dir: string, mode: string, delayMs: number): Promise<void> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ["--import", "tsx", fileURLToPath(import.meta.url)], {
-      env: { ...process.env, [CHILD_ENV]: `${dir}|${syncMode}` },
+      env: { ...process.env, [CHILD_ENV]: `${dir}|${mode}` },
       stdio: ["ignore", "pipe", "pipe"],
     });
     let stderr = "";
@@ -148,6 +179,44 @@ if (process.env[CHILD_ENV] !== undefined) {
         }
       }
       assert.ok(progressed >= KILLS / 2, "most runs applied several batches before the kill");
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  test("kill -9 during snapshot restores: the store holds either the old or the new image, whole", {
+    timeout: 240_000,
+  }, async () => {
+    const root = mkdtempSync(join(tmpdir(), "hothot-sms-restore-crash-"));
+    try {
+      const sourceA = join(root, "source-a");
+      const sourceB = join(root, "source-b");
+      // Different key counts, so an image mixing the two would show.
+      const images = new Map([
+        [1000, fillSource(sourceA, 1000, 12_000)],
+        [2000, fillSource(sourceB, 2000, 9_000)],
+      ]);
+      const dir = join(root, "target");
+      const random = mulberry32(7);
+      const seen = new Set<number>();
+      for (let kill = 0; kill < 6; kill++) {
+        const mode = `restore|${sourceA}|${sourceB}`;
+        await runUntilKilled(dir, mode, Math.floor(random() * 200));
+        const store = StateMachineStore.open({ dir });
+        try {
+          const appliedIndex = store.appliedIndex();
+          seen.add(appliedIndex);
+          const expected = images.get(appliedIndex);
+          assert.ok(
+            expected !== undefined,
+            `run ${kill}: unexpected applied index ${appliedIndex}`,
+          );
+          assert.deepEqual(readAll(store), expected, `run ${kill}`);
+        } finally {
+          await store.close();
+        }
+      }
+      assert.equal(seen.size, 2, `both images were current after some kill (saw ${[...seen]})`);
     } finally {
       rmSync(root, { recursive: true, force: true });
     }
