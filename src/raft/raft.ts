@@ -841,20 +841,27 @@ export class Raft {
     }
     if (this.log.matchTerm(index, term)) {
       // Our log already holds the snapshot's last entry: fast-forward the commit index only.
+      // Entries after it may still conflict with the leader's: acknowledge only the commit.
       this.log.commitTo(index);
       this.foldCommittedConfChanges();
-    } else {
-      this.log.restore(snapshot);
-      this.baseConf = snapshot.metadata.confState;
-      this.confChanges = [];
-      this.conf = this.baseConf;
+      this.sendAppendResponse(m.from, this.log.committed);
+      return;
     }
+    this.log.restore(snapshot);
+    this.baseConf = snapshot.metadata.confState;
+    this.confChanges = [];
+    this.conf = this.baseConf;
+    this.sendAppendResponse(m.from, this.log.lastIndex());
+  }
+
+  /** An accepting append-response: the follower's log matches the leader's up to `index`. */
+  private sendAppendResponse(to: NodeId, index: number): void {
     this.send(
       "append-response",
-      m.from,
+      to,
       this.term,
       0,
-      this.log.lastIndex(),
+      index,
       NO_ENTRIES,
       0,
       false,

@@ -123,3 +123,43 @@ test("a stale snapshot (at or below the follower's commit) is ignored", () => {
   assert.equal(resp?.index, index);
   net.node(2).advance();
 });
+
+test("a snapshot whose last entry the follower already has only fast-forwards the commit index", () => {
+  const net = new Network([1, 2, 3]);
+  net.elect(1);
+  for (let i = 0; i < 5; i++) net.node(1).propose(bytes(`v${i}`));
+  net.stabilize();
+  const snapIndex = compact(net, 1);
+  const snapshot = net.member(1).storage.snapshot();
+  // Node 2 holds entries up to snapIndex and two more of a term the leader never had.
+  const term = net.node(2).status().term;
+  net.node(2).step({
+    type: "heartbeat", from: 1, to: 2, term, logTerm: 0, index: 0, entries: [], commit: 0, reject: false, rejectHint: 0,
+  });
+  const s2 = net.member(2);
+  net.handleReady(2);
+  // Roll node 2's commit back by restarting it over a storage whose hard state says commit 1.
+  s2.storage.setHardState({ ...s2.storage.hardState(), commit: 1 });
+  s2.appliedIndex = 1;
+  net.restart(2);
+  net.node(2).step({
+    type: "append", from: 1, to: 2, term, logTerm: term, index: snapIndex,
+    entries: [
+      { index: snapIndex + 1, term, type: "normal", data: bytes("extra1") },
+      { index: snapIndex + 2, term, type: "normal", data: bytes("extra2") },
+    ],
+    commit: 1, reject: false, rejectHint: 0,
+  });
+  net.handleReady(2);
+  net.queue = [];
+  net.node(2).step({
+    type: "snapshot", from: 1, to: 2, term, logTerm: 0, index: 0, entries: [], commit: 0, reject: false, rejectHint: 0,
+    snapshot,
+  });
+  const rd = net.node(2).ready();
+  net.node(2).advance();
+  assert.equal(rd.snapshot, undefined, "no need to install it");
+  const resp = rd.messages.find((m) => m.type === "append-response");
+  assert.equal(resp?.index, snapIndex, "acknowledges only the snapshot's index, not the unverified tail");
+  assert.equal(net.node(2).status().commit, snapIndex);
+});
