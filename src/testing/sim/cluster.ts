@@ -36,6 +36,14 @@ import { MESSAGE_TYPE_CODES, packMessageFlags, ROLE_CODES } from "./trace-format
 /** Ready rounds one input may cause before the harness calls it a livelock. */
 const MAX_READY_ROUNDS = 1000;
 
+/**
+ * Deliberate bugs the simulator can plant in its own node layer, to show that the checkers
+ * catch them in whole runs (see test/testing/sim/mutations.test.ts). Never used otherwise.
+ * - "local-reads": serve reads from the local state machine at once, without ReadIndex.
+ * - "lose-log-tail": a crash loses the last few persisted entries (an fsync that lied).
+ */
+export type Mutation = "local-reads" | "lose-log-tail";
+
 /** Where an armed crash strikes inside the next Ready that persists something. */
 export type CrashPoint = "after-persist" | "after-send";
 
@@ -129,6 +137,7 @@ export class Cluster {
   private readonly queue: EventQueue<SimEvent>;
   private readonly trace: Trace;
   private readonly prng: Prng;
+  readonly mutation: Mutation | undefined;
 
   constructor(options: {
     nodeIds: readonly number[];
@@ -138,7 +147,9 @@ export class Cluster {
     queue: EventQueue<SimEvent>;
     trace: Trace;
     prng: Prng;
+    mutation?: Mutation;
   }) {
+    this.mutation = options.mutation;
     this.bootstrap = { voters: [...options.initialVoters], learners: [] };
     this.scenario = options.scenario;
     this.network = options.network;
@@ -248,6 +259,7 @@ export class Cluster {
     node.raft = undefined;
     node.incarnation++;
     node.downToken++;
+    if (this.mutation === "lose-log-tail") this.loseLogTail(node);
     node.machine = new SimStateMachine();
     node.readStates = [];
     node.armedCrash = undefined;
@@ -506,6 +518,31 @@ export class Cluster {
     if (node.raft === undefined || node.incarnation !== incarnation) return;
     node.raft.reportLeaderLost();
     this.drain(node);
+  }
+
+  /** Mutation "lose-log-tail": rebuild the node's storage without its last 1-3 entries. */
+  private loseLogTail(node: SimNode): void {
+    const old = node.storage;
+    if (old === undefined) return;
+    const snapshot = old.snapshot();
+    const keepLast = Math.max(snapshot.metadata.index, old.lastIndex() - this.prng.range(1, 3));
+    const storage = new MemoryStorage(this.bootstrap);
+    if (snapshot.metadata.index > 0) storage.applySnapshot(snapshot);
+    const first = snapshot.metadata.index + 1;
+    const entries =
+      keepLast >= first ? old.entries(first, keepLast + 1, Number.MAX_SAFE_INTEGER) : [];
+    storage.append(entries);
+    const hard = old.hardState();
+    storage.setHardState({ ...hard, commit: Math.min(hard.commit, keepLast) });
+    node.storage = storage;
+    const digest = SimStateMachine.decode(snapshot.data).digest;
+    this.checkers.logs.resetToSnapshot(
+      node.id,
+      snapshot.metadata.index,
+      snapshot.metadata.term,
+      digest,
+    );
+    this.checkers.logs.append(node.id, entries);
   }
 
   /** Periodic snapshot and compaction, so lagging followers are caught up by snapshot. */

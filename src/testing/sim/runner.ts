@@ -3,6 +3,7 @@
 // the wall time.
 
 import { Worker } from "node:worker_threads";
+import type { Mutation } from "./cluster.ts";
 import { runSimulation, type SimOptions, type SimResult } from "./simulation.ts";
 
 export interface RunSeedsOptions {
@@ -12,6 +13,7 @@ export interface RunSeedsOptions {
   readonly ticks: number;
   readonly workers: number;
   readonly faults?: boolean;
+  readonly mutation?: Mutation;
   /** Called after each finished seed, in completion order (not seed order with workers). */
   readonly onResult?: (result: SimResult) => void;
 }
@@ -61,7 +63,12 @@ export async function runSeeds(options: RunSeedsOptions): Promise<RunSummary> {
     results.push(result);
     options.onResult?.(result);
   };
-  const simOptions = { nodes: options.nodes, ticks: options.ticks, faults: options.faults ?? true };
+  const simOptions = {
+    nodes: options.nodes,
+    ticks: options.ticks,
+    faults: options.faults ?? true,
+    ...(options.mutation === undefined ? {} : { mutation: options.mutation }),
+  };
   if (options.workers === 1) {
     for (let seed = options.from; seed < options.from + options.seeds; seed++) {
       collect(runSimulation({ ...simOptions, seed }));
@@ -85,10 +92,15 @@ export async function runSeeds(options: RunSeedsOptions): Promise<RunSummary> {
   };
 }
 
-function workerUrl(): URL {
-  // Run from source (tsx) the worker is a .ts file; from the build it is .js.
-  const extension = import.meta.url.endsWith(".ts") ? "ts" : "js";
-  return new URL(`./sim-worker.${extension}`, import.meta.url);
+function startWorker(): Worker {
+  if (!import.meta.url.endsWith(".ts"))
+    return new Worker(new URL("./sim-worker.js", import.meta.url));
+  // Run from source: a worker thread does not inherit tsx's loader hooks, so it registers them
+  // itself before importing the TypeScript worker entry.
+  const tsxApi = import.meta.resolve("tsx/esm/api");
+  const entry = new URL("./sim-worker.ts", import.meta.url).href;
+  const bootstrap = `import(${JSON.stringify(tsxApi)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(entry)}); });`;
+  return new Worker(bootstrap, { eval: true });
 }
 
 async function runInWorkers(
@@ -101,7 +113,7 @@ async function runInWorkers(
   const workerCount = Math.min(options.workers, Math.ceil(options.seeds / CHUNK_SEEDS));
   const runOne = (): Promise<void> =>
     new Promise((resolve, reject) => {
-      const worker = new Worker(workerUrl(), { execArgv: process.execArgv });
+      const worker = startWorker();
       const send = (): void => {
         if (next >= end) {
           void worker.terminate().then(() => resolve(), reject);

@@ -4,7 +4,7 @@
 // pending operation and converge all members to the same applied state. Safety invariants are
 // checked after every step of both phases.
 
-import { Cluster, type ClusterStats } from "./cluster.ts";
+import { Cluster, type ClusterStats, type Mutation } from "./cluster.ts";
 import { formatDigest } from "./digest.ts";
 import { EventQueue } from "./event-queue.ts";
 import type { SimEvent } from "./events.ts";
@@ -31,6 +31,8 @@ export interface SimOptions {
   readonly tailSize?: number;
   /** Receives every event as a formatted line (--verbose). */
   readonly sink?: (line: string) => void;
+  /** Plant a deliberate bug in the simulated node layer (checker self-test only). */
+  readonly mutation?: Mutation;
 }
 
 export interface SimViolation {
@@ -107,6 +109,7 @@ export function runSimulation(options: SimOptions): SimResult {
     queue,
     trace,
     prng: clusterPrng,
+    ...(options.mutation === undefined ? {} : { mutation: options.mutation }),
   });
   const workload = new Workload({ cluster, queue, prng: workloadPrng, trace, scenario });
   const admin = new MembershipAdmin({

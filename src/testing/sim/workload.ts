@@ -166,6 +166,13 @@ export class Workload {
           client.id,
           result.forwarded ? 1 : 0,
         );
+      } else if (this.cluster.mutation === "local-reads") {
+        // Deliberate bug (checker self-test): a local read without ReadIndex.
+        this.onReadServed(node, {
+          index: node.machine.appliedIndex,
+          context: encodeReadContext(op.id, op.attempt),
+        });
+        return;
       } else {
         raft.readIndex(encodeReadContext(op.id, op.attempt));
         this.trace.record(this.cluster.now, "read", node.id, op.id, op.attempt, client.id, 0);
