@@ -169,6 +169,13 @@ class ApplyContext {
 
   put(key: string, value: Uint8Array, revision: number): void {
     const previous = this.read(key);
+    if (previous !== undefined && previous.modRevision >= revision) {
+      // Revisions only grow; an older or equal one means the stored revision was lost.
+      throw new KvError(
+        "STATE_CORRUPT",
+        `key ${JSON.stringify(key)} has modRevision ${previous.modRevision}, not below the new revision ${revision}`,
+      );
+    }
     this.#txn.put(
       storageKey(key),
       encodeRecord({
