@@ -5,6 +5,7 @@
 
 import { applyConfChange, decodeConfChange, encodeConfChange } from "./conf-change.ts";
 import { type ResolvedConfig, resolveConfig } from "./config.ts";
+import { Membership } from "./membership.ts";
 import {
   CAMPAIGN_TRANSFER_CONTEXT,
   isTransferContext,
@@ -32,11 +33,6 @@ import {
   type Snapshot,
 } from "./types.ts";
 
-interface PendingConfChange {
-  readonly index: number;
-  readonly change: ConfChange;
-}
-
 interface WaitingRead {
   readonly from: NodeId;
   readonly context: Uint8Array;
@@ -58,11 +54,11 @@ export class Raft {
   private msgs: Message[] = [];
   private readStates: ReadState[] = [];
 
-  // Membership: `conf` = `baseConf` + the conf-change entries still uncommitted in the log, in
-  // order. Committed ones are folded into baseConf so the list stays short.
-  private baseConf: ConfState;
-  private confChanges: PendingConfChange[] = [];
-  conf: ConfState;
+  readonly membership: Membership;
+
+  get conf(): ConfState {
+    return this.membership.conf;
+  }
 
   /** On the leader: every member's progress (including its own). */
   readonly progress = new Map<NodeId, MemberProgress>();
@@ -94,8 +90,7 @@ export class Raft {
     const storage = this.cfg.storage;
     const { hardState, confState } = storage.initialState();
     this.log = new RaftLog(storage);
-    this.baseConf = confState;
-    this.conf = confState;
+    this.membership = new Membership(confState);
     this.readOnly = new ReadOnlyQueue(this.cfg.maxPendingReadIndex);
 
     // On restart the configuration is the snapshot's plus the conf-change entries in the log
@@ -185,7 +180,7 @@ export class Raft {
   // ---- roles ---------------------------------------------------------------------------------
 
   isVoter(id: NodeId): boolean {
-    return this.conf.voters.includes(id);
+    return this.membership.isVoter(id);
   }
 
   /** Only voters campaign; learners and removed nodes never do. */
@@ -407,13 +402,13 @@ export class Raft {
     if (canVote && this.log.isUpToDate(m.index, m.logTerm)) {
       // Answer in the candidate's term: a pre-vote response with the future term is how the
       // pre-candidate recognises it.
-      this.send(respType, m.from, m.term, 0, 0, NO_ENTRIES, 0, false, 0, undefined, undefined);
+      this.sendControl(respType, m.from, m.term, false, undefined);
       if (m.type === "vote") {
         this.electionElapsed = 0;
         this.vote = m.from;
       }
     } else {
-      this.send(respType, m.from, this.term, 0, 0, NO_ENTRIES, 0, true, 0, undefined, undefined);
+      this.sendControl(respType, m.from, this.term, true, undefined);
     }
   }
 
@@ -445,33 +440,9 @@ export class Raft {
       ) {
         // A stale leader (e.g. after a partition) would otherwise never learn of the new term:
         // with pre-vote/check-quorum nobody bumps terms through it. Tell it.
-        this.send(
-          "append-response",
-          m.from,
-          this.term,
-          0,
-          0,
-          NO_ENTRIES,
-          0,
-          false,
-          0,
-          undefined,
-          undefined,
-        );
+        this.sendAppendResponse(m.from, 0);
       } else if (m.type === "pre-vote") {
-        this.send(
-          "pre-vote-response",
-          m.from,
-          this.term,
-          0,
-          0,
-          NO_ENTRIES,
-          0,
-          true,
-          0,
-          undefined,
-          undefined,
-        );
+        this.sendControl("pre-vote-response", m.from, this.term, true, undefined);
       }
       return;
     }
@@ -727,14 +698,14 @@ export class Raft {
     if (firstInTerm) this.releaseWaitingReads();
     // A leader that the committed configuration no longer contains steps down (diss. §4.2.2):
     // until then it managed the cluster without counting itself.
-    if (!this.isVoter(this.id) && this.confChanges.length === 0) {
+    if (!this.isVoter(this.id) && !this.membership.hasUncommittedChanges()) {
       this.becomeFollower(this.term, NO_NODE);
     }
     return true;
   }
 
   private sendTimeoutNow(to: NodeId): void {
-    this.send("timeout-now", to, this.term, 0, 0, NO_ENTRIES, 0, false, 0, undefined, undefined);
+    this.sendControl("timeout-now", to, this.term, false, undefined);
   }
 
   // ---- replication: follower side ------------------------------------------------------------
@@ -742,19 +713,7 @@ export class Raft {
   private handleAppend(m: Message): void {
     const committed = this.log.committed;
     if (m.index < committed) {
-      this.send(
-        "append-response",
-        m.from,
-        this.term,
-        0,
-        committed,
-        NO_ENTRIES,
-        0,
-        false,
-        0,
-        undefined,
-        undefined,
-      );
+      this.sendAppendResponse(m.from, committed);
       return;
     }
     const prevLast = this.log.lastIndex();
@@ -766,19 +725,7 @@ export class Raft {
       }
       this.log.commitTo(Math.min(m.commit, result.last));
       this.foldCommittedConfChanges();
-      this.send(
-        "append-response",
-        m.from,
-        this.term,
-        0,
-        result.last,
-        NO_ENTRIES,
-        0,
-        false,
-        0,
-        undefined,
-        undefined,
-      );
+      this.sendAppendResponse(m.from, result.last);
       return;
     }
     // Reject with a hint: our last index, or the last index of a term no newer than the
@@ -803,19 +750,7 @@ export class Raft {
   private handleHeartbeat(m: Message): void {
     this.log.commitTo(m.commit);
     this.foldCommittedConfChanges();
-    this.send(
-      "heartbeat-response",
-      m.from,
-      this.term,
-      0,
-      0,
-      NO_ENTRIES,
-      0,
-      false,
-      0,
-      undefined,
-      m.context,
-    );
+    this.sendControl("heartbeat-response", m.from, this.term, false, m.context);
   }
 
   private handleSnapshot(m: Message): void {
@@ -824,19 +759,7 @@ export class Raft {
     const { index, term } = snapshot.metadata;
     if (index <= this.log.committed) {
       // Stale: we already have all of it.
-      this.send(
-        "append-response",
-        m.from,
-        this.term,
-        0,
-        this.log.committed,
-        NO_ENTRIES,
-        0,
-        false,
-        0,
-        undefined,
-        undefined,
-      );
+      this.sendAppendResponse(m.from, this.log.committed);
       return;
     }
     if (this.log.matchTerm(index, term)) {
@@ -848,10 +771,19 @@ export class Raft {
       return;
     }
     this.log.restore(snapshot);
-    this.baseConf = snapshot.metadata.confState;
-    this.confChanges = [];
-    this.conf = this.baseConf;
+    this.membership.restore(snapshot.metadata.confState);
     this.sendAppendResponse(m.from, this.log.lastIndex());
+  }
+
+  /** A message without log payload: vote responses, heartbeat responses, timeout-now. */
+  private sendControl(
+    type: MessageType,
+    to: NodeId,
+    term: number,
+    reject: boolean,
+    context: Uint8Array | undefined,
+  ): void {
+    this.send(type, to, term, 0, 0, NO_ENTRIES, 0, reject, 0, undefined, context);
   }
 
   /** An accepting append-response: the follower's log matches the leader's up to `index`. */
@@ -949,11 +881,11 @@ export class Raft {
         "the leader has not committed an entry of its term yet; retry in a moment",
       );
     }
-    const last = this.confChanges[this.confChanges.length - 1];
-    if (last !== undefined && last.index > this.log.committed) {
+    const last = this.membership.lastChangeIndex();
+    if (last > this.log.committed) {
       throw new RaftError(
         "CONF_CHANGE_PENDING",
-        `the membership change at index ${last.index} is not committed yet; retry when it is`,
+        `the membership change at index ${last} is not committed yet; retry when it is`,
       );
     }
     applyConfChange(this.conf, change); // validates, throws INVALID_CONF_CHANGE
@@ -971,36 +903,21 @@ export class Raft {
 
   /** Records conf-change entries of ents[from..] that were just appended; they take effect now. */
   private trackConfEntries(ents: readonly Entry[], from: number): void {
-    for (let i = from; i < ents.length; i++) {
-      const e = ents[i]!;
-      if (e.type === "conf-change") this.onConfChangeAppended(e.index, decodeConfChange(e.data));
-    }
+    if (this.membership.addEntries(ents, from)) this.onConfChanged();
   }
 
   private onConfChangeAppended(index: number, change: ConfChange): void {
-    this.conf = applyConfChange(this.conf, change);
-    this.confChanges.push({ index, change });
+    this.membership.add(index, change);
     this.onConfChanged();
   }
 
   /** Entries from `from` on were replaced: changes they held are undone (diss. §4.1). */
   private onLogTruncated(from: number): void {
-    const keep = this.confChanges.filter((c) => c.index < from);
-    if (keep.length === this.confChanges.length) return;
-    this.confChanges = keep;
-    let conf = this.baseConf;
-    for (const c of keep) conf = applyConfChange(conf, c.change);
-    this.conf = conf;
-    this.onConfChanged();
+    if (this.membership.truncateFrom(from)) this.onConfChanged();
   }
 
   private foldCommittedConfChanges(): void {
-    let n = 0;
-    while (n < this.confChanges.length && this.confChanges[n]!.index <= this.log.committed) {
-      this.baseConf = applyConfChange(this.baseConf, this.confChanges[n]!.change);
-      n++;
-    }
-    if (n > 0) this.confChanges = this.confChanges.slice(n);
+    this.membership.commitTo(this.log.committed);
   }
 
   /** The configuration changed: on the leader, track exactly the new members. */
