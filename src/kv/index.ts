@@ -6,7 +6,7 @@ export type {
   RestoreSummary,
   SnapshotSource,
   SyncMode,
-} from "../storage/state-machine-store.ts";
+} from "../storage/index.ts";
 export type {
   Compare,
   CompareNumberTarget,

@@ -4,7 +4,7 @@
 // values: a command accepted by one node and refused by another would make their states differ.
 // The node layer should therefore take them from cluster-wide configuration.
 
-import { STATE_MACHINE_MAX_KEY_SIZE_BYTES } from "../storage/state-machine-store.ts";
+import { STATE_MACHINE_MAX_KEY_SIZE_BYTES } from "../storage/index.ts";
 import { KvError } from "./errors.ts";
 
 export interface KvLimits {

@@ -5,7 +5,6 @@
 // something; each key carries createRevision, modRevision and version (writes since created).
 
 import { createHash } from "node:crypto";
-// The storage folder's index.ts will re-export this module; until then it is imported directly.
 import {
   type RestoreSummary,
   type SnapshotSource,
@@ -13,7 +12,7 @@ import {
   type StoreReader,
   type StoreWriteTxn,
   type SyncMode,
-} from "../storage/state-machine-store.ts";
+} from "../storage/index.ts";
 import {
   type Compare,
   decodeCommand,
