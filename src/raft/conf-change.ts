@@ -5,24 +5,45 @@ import { type ConfChange, type ConfState, type NodeId, RaftError } from "./types
 
 const TYPE_CODES = ["add-learner", "add-voter", "promote-learner", "remove-node"] as const;
 const FORMAT_VERSION = 1;
-const ENCODED_BYTES = 10;
+/** version (1) + type (1) + node id as float64 (8). */
+const HEADER_BYTES = 10;
+/** Optional context: u32 length, then the bytes. */
+const CONTEXT_LENGTH_BYTES = 4;
+export const MAX_CONF_CHANGE_CONTEXT_BYTES = 64 * 1024;
 
-/** Encodes a change as the data of a "conf-change" entry: version, type, id (float64). */
+/**
+ * Encodes a change as the data of a "conf-change" entry: version, type, node id (float64),
+ * then, only if there is a context, its length (u32) and bytes.
+ */
 export function encodeConfChange(change: ConfChange): Uint8Array {
   const code = TYPE_CODES.indexOf(change.type);
-  if (code < 0)
+  if (code < 0) {
     throw new RaftError("INVALID_CONF_CHANGE", `unknown conf change type ${String(change.type)}`);
+  }
   checkNodeId(change.nodeId);
-  const bytes = new Uint8Array(ENCODED_BYTES);
+  const context = change.context;
+  if (context !== undefined && context.byteLength > MAX_CONF_CHANGE_CONTEXT_BYTES) {
+    throw new RaftError(
+      "INVALID_CONF_CHANGE",
+      `conf change context of ${context.byteLength} bytes exceeds ${MAX_CONF_CHANGE_CONTEXT_BYTES}; keep it to addresses`,
+    );
+  }
+  const size =
+    HEADER_BYTES + (context === undefined ? 0 : CONTEXT_LENGTH_BYTES + context.byteLength);
+  const bytes = new Uint8Array(size);
   const view = new DataView(bytes.buffer);
   view.setUint8(0, FORMAT_VERSION);
   view.setUint8(1, code);
   view.setFloat64(2, change.nodeId);
+  if (context !== undefined) {
+    view.setUint32(HEADER_BYTES, context.byteLength);
+    bytes.set(context, HEADER_BYTES + CONTEXT_LENGTH_BYTES);
+  }
   return bytes;
 }
 
 export function decodeConfChange(data: Uint8Array): ConfChange {
-  if (data.byteLength !== ENCODED_BYTES || data[0] !== FORMAT_VERSION) {
+  if (data.byteLength < HEADER_BYTES || data[0] !== FORMAT_VERSION) {
     throw new RaftError(
       "INVALID_CONF_CHANGE",
       `not an encoded conf change (${data.byteLength} bytes, version ${data[0]})`,
@@ -30,11 +51,22 @@ export function decodeConfChange(data: Uint8Array): ConfChange {
   }
   const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
   const type = TYPE_CODES[view.getUint8(1)];
-  if (type === undefined)
+  if (type === undefined) {
     throw new RaftError("INVALID_CONF_CHANGE", `unknown conf change type code ${data[1]}`);
+  }
   const nodeId = view.getFloat64(2);
   checkNodeId(nodeId);
-  return { type, nodeId };
+  if (data.byteLength === HEADER_BYTES) return { type, nodeId };
+  const length =
+    data.byteLength >= HEADER_BYTES + CONTEXT_LENGTH_BYTES ? view.getUint32(HEADER_BYTES) : -1;
+  if (length < 0 || data.byteLength !== HEADER_BYTES + CONTEXT_LENGTH_BYTES + length) {
+    throw new RaftError(
+      "INVALID_CONF_CHANGE",
+      `conf change of ${data.byteLength} bytes has a malformed context`,
+    );
+  }
+  const start = HEADER_BYTES + CONTEXT_LENGTH_BYTES;
+  return { type, nodeId, context: data.slice(start, start + length) };
 }
 
 function checkNodeId(nodeId: NodeId): void {

@@ -87,6 +87,8 @@ export class RaftNode implements RaftNodeApi {
   }
 
   hasReady(): boolean {
+    // Nothing new can be handed out until the outstanding Ready is acknowledged.
+    if (this.outstanding !== undefined) return false;
     const r = this.raft;
     r.flush();
     if (r.hasPendingOutput()) return true;
@@ -169,7 +171,16 @@ export class RaftNode implements RaftNodeApi {
     if (o.hardState !== undefined) this.prevHard = o.hardState;
     if (o.softState !== undefined) this.prevSoft = o.softState;
     if (o.snapshotIndex > 0) log.unstable.stableSnapTo(o.snapshotIndex);
-    if (o.lastEntryIndex > 0) log.unstable.stableTo(o.lastEntryIndex, o.lastEntryTerm);
+    if (o.lastEntryIndex > 0) {
+      const stillUnstable = log.unstable.maybeTerm(o.lastEntryIndex) === o.lastEntryTerm;
+      if (stillUnstable && log.storage.lastIndex() < o.lastEntryIndex) {
+        throw new RaftError(
+          "INVARIANT",
+          `advance() before Ready.entries up to ${o.lastEntryIndex} were persisted (storage ends at ${log.storage.lastIndex()})`,
+        );
+      }
+      log.unstable.stableTo(o.lastEntryIndex, o.lastEntryTerm);
+    }
     if (o.appliedTo > 0) log.appliedTo(o.appliedTo);
     if (o.committedBytes > 0 && this.raft.role === "leader")
       this.raft.reduceUncommittedBytes(o.committedBytes);

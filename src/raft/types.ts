@@ -40,10 +40,13 @@ export interface ConfState {
  * after it has committed an entry of its own term.
  */
 export type ConfChange =
-  | { readonly type: "add-learner"; readonly nodeId: NodeId }
-  | { readonly type: "add-voter"; readonly nodeId: NodeId }
-  | { readonly type: "promote-learner"; readonly nodeId: NodeId }
-  | { readonly type: "remove-node"; readonly nodeId: NodeId };
+  | { readonly type: "add-learner"; readonly nodeId: NodeId; readonly context?: Uint8Array }
+  | { readonly type: "add-voter"; readonly nodeId: NodeId; readonly context?: Uint8Array }
+  | { readonly type: "promote-learner"; readonly nodeId: NodeId; readonly context?: Uint8Array }
+  | { readonly type: "remove-node"; readonly nodeId: NodeId; readonly context?: Uint8Array };
+// `context` is opaque to the core and carried unchanged through encodeConfChange /
+// decodeConfChange (absent stays absent); the node layer puts the member's addresses there.
+// At most MAX_CONF_CHANGE_CONTEXT_BYTES (64 KiB).
 
 export interface SnapshotMetadata {
   /** Last log index the snapshot covers (inclusive). */
@@ -260,6 +263,10 @@ export type ProposeResult =
 /**
  * The core's public surface, implemented by `RaftNode`. Inputs: tick / step / propose /
  * proposeConfChange / readIndex / transferLeadership / report*. Output: ready() / advance().
+ *
+ * Every input may be called while a Ready is being handled (between ready() and advance()):
+ * whatever it produces goes into the next Ready. Only ready() itself must wait for advance();
+ * hasReady() is false until then.
  */
 export interface RaftNodeApi {
   /** One unit of logical time. The caller decides how long a tick is (e.g. 10 ms). */
@@ -282,6 +289,7 @@ export interface RaftNodeApi {
   reportUnreachable(to: NodeId): void;
   /** The node layer finished (or failed) sending a snapshot to `to`. */
   reportSnapshot(to: NodeId, succeeded: boolean): void;
+  /** Whether ready() has work to hand out; false while a Ready awaits advance(). */
   hasReady(): boolean;
   /** The pending batch of work; call `advance()` after handling it and before the next `ready()`. */
   ready(): Ready;

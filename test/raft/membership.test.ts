@@ -260,5 +260,47 @@ test("conf changes encode and decode; garbage fails with INVALID_CONF_CHANGE", (
     assert.deepEqual(decodeConfChange(encodeConfChange(change)), change);
   }
   assert.throws(() => decodeConfChange(new Uint8Array([1, 2, 3])), isCode("INVALID_CONF_CHANGE"));
+  assert.throws(
+    () =>
+      decodeConfChange(
+        new Uint8Array([...encodeConfChange({ type: "add-voter", nodeId: 1 }), 0, 0]),
+      ),
+    isCode("INVALID_CONF_CHANGE"),
+  );
   assert.throws(() => decodeConfChange(new Uint8Array(10)), isCode("INVALID_CONF_CHANGE"));
+});
+
+test("REQ-1: a conf change carries an opaque context unchanged; absent stays absent", () => {
+  const context = bytes('{"peer":"10.0.0.4:7000","api":"10.0.0.4:8080"}');
+  const change = { type: "add-learner", nodeId: 4, context } as const;
+  const decoded = decodeConfChange(encodeConfChange(change));
+  assert.deepEqual(decoded, change);
+  assert.ok(!("context" in decodeConfChange(encodeConfChange({ type: "add-learner", nodeId: 4 }))));
+  assert.deepEqual(
+    decodeConfChange(
+      encodeConfChange({ type: "remove-node", nodeId: 2, context: new Uint8Array(0) }),
+    ),
+    {
+      type: "remove-node",
+      nodeId: 2,
+      context: new Uint8Array(0),
+    },
+  );
+  assert.throws(
+    () =>
+      encodeConfChange({ type: "add-voter", nodeId: 4, context: new Uint8Array(64 * 1024 + 1) }),
+    isCode("INVALID_CONF_CHANGE"),
+  );
+});
+
+test("REQ-1: the context reaches every member in the committed conf-change entry", () => {
+  const net = withJoiner(4);
+  const context = bytes("addresses of 4");
+  net.node(1).proposeConfChange({ type: "add-learner", nodeId: 4, context });
+  net.stabilize();
+  for (const id of [1, 2, 3, 4]) {
+    const entry = net.member(id).applied.find((e) => e.type === "conf-change");
+    assert.ok(entry, `node ${id} applied the change`);
+    assert.deepEqual(decodeConfChange(entry.data), { type: "add-learner", nodeId: 4, context });
+  }
 });

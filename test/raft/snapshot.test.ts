@@ -134,7 +134,16 @@ test("a snapshot whose last entry the follower already has only fast-forwards th
   // Node 2 holds entries up to snapIndex and two more of a term the leader never had.
   const term = net.node(2).status().term;
   net.node(2).step({
-    type: "heartbeat", from: 1, to: 2, term, logTerm: 0, index: 0, entries: [], commit: 0, reject: false, rejectHint: 0,
+    type: "heartbeat",
+    from: 1,
+    to: 2,
+    term,
+    logTerm: 0,
+    index: 0,
+    entries: [],
+    commit: 0,
+    reject: false,
+    rejectHint: 0,
   });
   const s2 = net.member(2);
   net.handleReady(2);
@@ -143,23 +152,43 @@ test("a snapshot whose last entry the follower already has only fast-forwards th
   s2.appliedIndex = 1;
   net.restart(2);
   net.node(2).step({
-    type: "append", from: 1, to: 2, term, logTerm: term, index: snapIndex,
+    type: "append",
+    from: 1,
+    to: 2,
+    term,
+    logTerm: term,
+    index: snapIndex,
     entries: [
       { index: snapIndex + 1, term, type: "normal", data: bytes("extra1") },
       { index: snapIndex + 2, term, type: "normal", data: bytes("extra2") },
     ],
-    commit: 1, reject: false, rejectHint: 0,
+    commit: 1,
+    reject: false,
+    rejectHint: 0,
   });
   net.handleReady(2);
   net.queue = [];
   net.node(2).step({
-    type: "snapshot", from: 1, to: 2, term, logTerm: 0, index: 0, entries: [], commit: 0, reject: false, rejectHint: 0,
+    type: "snapshot",
+    from: 1,
+    to: 2,
+    term,
+    logTerm: 0,
+    index: 0,
+    entries: [],
+    commit: 0,
+    reject: false,
+    rejectHint: 0,
     snapshot,
   });
   const rd = net.node(2).ready();
   net.node(2).advance();
   assert.equal(rd.snapshot, undefined, "no need to install it");
   const resp = rd.messages.find((m) => m.type === "append-response");
-  assert.equal(resp?.index, snapIndex, "acknowledges only the snapshot's index, not the unverified tail");
+  assert.equal(
+    resp?.index,
+    snapIndex,
+    "acknowledges only the snapshot's index, not the unverified tail",
+  );
   assert.equal(net.node(2).status().commit, snapIndex);
 });
