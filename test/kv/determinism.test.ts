@@ -206,7 +206,7 @@ test("same log => same results, digest and stored bytes, for any batching; match
         }
       },
     ),
-    { seed, numRuns: 150 },
+    { seed, numRuns: 100 },
   );
 });
 
@@ -242,7 +242,7 @@ test("replaying from a snapshot plus the rest of the log gives the same digest a
         }
       },
     ),
-    { seed, numRuns: 100 },
+    { seed, numRuns: 60 },
   );
 });
 
