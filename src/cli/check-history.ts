@@ -8,10 +8,12 @@ import {
   CheckerError,
   type CheckResult,
   checkHistory,
+  checkHistoryParallel,
   DEFAULT_TIMEOUT_MS,
   explainResult,
   HISTORY_FORMATS,
   type HistoryFormat,
+  MAX_WORKERS,
   type ModelName,
   parseHistory,
   type Verdict,
@@ -27,6 +29,8 @@ export interface CheckHistoryOptions {
   readonly format?: HistoryFormat;
   readonly timeoutMs: number;
   readonly explain: boolean;
+  /** Worker threads per history (one key per thread); 1 checks in the main thread. */
+  readonly jobs: number;
 }
 
 export interface FileReport {
@@ -39,6 +43,16 @@ export interface FileReport {
   readonly problem: string | null;
 }
 
+function parseJobs(text: string): number {
+  const value = Number(text);
+  if (!Number.isSafeInteger(value) || value < 1 || value > MAX_WORKERS) {
+    throw new InvalidArgumentError(
+      `expected a whole number of threads between 1 and ${MAX_WORKERS}`,
+    );
+  }
+  return value;
+}
+
 function parseTimeoutMs(text: string): number {
   const value = Number(text);
   if (!Number.isSafeInteger(value) || value <= 0 || value > TIMEOUT_MS_MAX) {
@@ -49,7 +63,7 @@ function parseTimeoutMs(text: string): number {
   return value;
 }
 
-export function checkFile(file: string, options: CheckHistoryOptions): FileReport {
+export async function checkFile(file: string, options: CheckHistoryOptions): Promise<FileReport> {
   const started = performance.now();
   const failed = (problem: string): FileReport => ({
     file,
@@ -72,11 +86,15 @@ export function checkFile(file: string, options: CheckHistoryOptions): FileRepor
   let result: CheckResult;
   try {
     const history = parseHistory(text, file, options.format);
-    result = checkHistory(history, {
+    const checkOptions = {
       ...(options.model === undefined ? {} : { model: options.model }),
       timeoutMs: options.timeoutMs,
       minimize: options.explain,
-    });
+    };
+    result =
+      options.jobs > 1
+        ? await checkHistoryParallel(history, { ...checkOptions, workers: options.jobs })
+        : checkHistory(history, checkOptions);
   } catch (error) {
     if (error instanceof CheckerError) {
       return failed(error.message.startsWith(file) ? error.message : `${file}: ${error.message}`);
@@ -127,14 +145,25 @@ export function registerCheckHistoryCommand(program: Command): void {
       DEFAULT_TIMEOUT_MS,
     )
     .option("--explain", "on a violation, print the operations that cannot be ordered", false)
+    .option(
+      "--jobs <n>",
+      "worker threads per history, one key per thread (kv histories)",
+      parseJobs,
+      1,
+    )
     // Usage errors exit 2 like unreadable input: exit 1 must keep meaning "a violation was found".
     .exitOverride((error) => {
       process.exit(error.exitCode === 0 ? 0 : 2);
     })
-    .action((files: string[], options: CheckHistoryOptions) => {
+    .action(async (files: string[], options: CheckHistoryOptions) => {
       const reports: FileReport[] = [];
+      // A reader that stops early (`| head`) is not a failure: end quietly.
+      process.stdout.on("error", (error: NodeJS.ErrnoException) => {
+        if (error.code !== "EPIPE") throw error;
+        process.exit(exitCodeFor(reports));
+      });
       for (const file of files) {
-        const report = checkFile(file, options);
+        const report = await checkFile(file, options);
         reports.push(report);
         process.stdout.write(`${file}\t${report.verdict}\t${Math.round(report.elapsedMs)}\n`);
         for (const line of report.details) process.stdout.write(`${line}\n`);

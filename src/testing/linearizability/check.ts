@@ -1,8 +1,9 @@
 // Checks a parsed history: picks the model, splits the history into independent parts, runs the
 // search on each within one time budget, and turns a failed search into an explanation.
 import { CheckerError } from "./errors.ts";
-import { affectsSearch, ILLEGAL, type Model, modelByName, stepCell } from "./models.ts";
-import { searchPartition } from "./search.ts";
+import { explainViolation } from "./explain-violation.ts";
+import { affectsSearch, type Model, modelByName } from "./models.ts";
+import { type SearchOutcome, searchPartition } from "./search.ts";
 import type { CheckResult, History, ModelName, Operation, Value, Violation } from "./types.ts";
 
 export const DEFAULT_TIMEOUT_MS = 60_000;
@@ -53,7 +54,29 @@ function checkKinds(history: History, model: Model): void {
   }
 }
 
-export function checkHistory(history: History, options: CheckOptions = {}): CheckResult {
+export interface Part {
+  readonly key: string;
+  readonly operations: readonly Operation[];
+}
+
+/** What both drivers (in turn, in worker threads) need: validated parts and how to conclude. */
+export interface PreparedCheck {
+  readonly parts: readonly Part[];
+  readonly initialValue: Value;
+  readonly timeoutMs: number;
+  readonly maxCacheBytes: number;
+  /** performance.now() when the check started. */
+  readonly started: number;
+  readonly deadline: number;
+  /** The result for a part's violation, explained (and minimized if asked). */
+  violation(part: Part, outcome: SearchOutcome & { kind: "violation" }): CheckResult;
+  /** Why a part's search stopped without an answer. */
+  unknownReason(part: Part, outcome: SearchOutcome & { kind: "timeout" | "cache-limit" }): string;
+  /** The result once no part has a violation: unknown if any part was undecided. */
+  finish(unknownReason: string | null): CheckResult;
+}
+
+export function prepareCheck(history: History, options: CheckOptions = {}): PreparedCheck {
   const started = performance.now();
   const modelName = options.model ?? inferModel(history);
   const model = modelByName(modelName);
@@ -81,123 +104,54 @@ export function checkHistory(history: History, options: CheckOptions = {}): Chec
     violation,
     unknownReason,
   });
-
-  let unknownReason: string | null = null;
-  for (const part of parts) {
-    const outcome = searchPartition(part.operations, history.initialValue, {
-      deadline,
-      maxCacheBytes,
-    });
-    if (outcome.kind === "linearizable") continue;
-    if (outcome.kind === "violation") {
-      const minimizeDeadline = Math.min(deadline, performance.now() + MINIMIZE_BUDGET_MS);
-      const minimized = options.minimize
-        ? minimizeObservations(
-            part.operations,
-            history.initialValue,
-            minimizeDeadline,
-            maxCacheBytes,
-          )
-        : null;
-      const violation =
-        minimized === null
-          ? describeViolation(
-              part.key,
-              part.operations,
-              outcome.prefix,
-              outcome.stateAfterPrefix,
-              false,
-            )
-          : minimized(part.key);
-      return result("not-linearizable", violation, null);
-    }
-    const reason =
-      outcome.kind === "timeout"
-        ? `time limit of ${timeoutMs} ms reached while checking key ${JSON.stringify(part.key)} (${part.operations.length} operations); raise --timeout-ms`
-        : `${outcome.message} while checking key ${JSON.stringify(part.key)} (${part.operations.length} operations)`;
-    // Keep looking: a later part may still prove a violation, which is a definite answer.
-    unknownReason ??= reason;
-    if (outcome.kind === "timeout") break;
-  }
-  return unknownReason === null
-    ? result("linearizable", null, null)
-    : result("unknown", null, unknownReason);
-}
-
-/**
- * Builds the explanation from the longest linearizable prefix: the operation whose completion
- * came next could not be placed, and neither could anything that was invoked before it completed.
- */
-function describeViolation(
-  key: string,
-  operations: readonly Operation[],
-  prefix: readonly Operation[],
-  stateAfterPrefix: Value,
-  minimized: boolean,
-): Violation {
-  const placed = new Set(prefix.map((operation) => operation.id));
-  const remaining = operations.filter((operation) => !placed.has(operation.id));
-  let blocking: Operation | undefined;
-  for (const operation of remaining) {
-    if (
-      Number.isFinite(operation.returnOrder) &&
-      (blocking === undefined || operation.returnOrder < blocking.returnOrder)
-    ) {
-      blocking = operation;
-    }
-  }
-  if (blocking === undefined) {
-    throw new Error(
-      `linearizability invariant: a violation on key ${key} with every operation placed`,
-    );
-  }
-  const candidates = remaining
-    .filter((operation) => operation.callOrder < blocking.returnOrder)
-    .sort((a, b) => a.callOrder - b.callOrder)
-    .map((operation) => ({
-      operation,
-      legalNext: stepCell(stateAfterPrefix, operation) !== ILLEGAL,
-    }));
   return {
-    key,
-    partitionSize: operations.length,
-    prefix,
-    stateAfterPrefix,
-    blocking,
-    candidates,
-    minimized,
+    parts,
+    initialValue: history.initialValue,
+    timeoutMs,
+    maxCacheBytes,
+    started,
+    deadline,
+    violation(part, outcome) {
+      const violation = explainViolation(part.key, part.operations, history.initialValue, outcome, {
+        shrinkDeadline: options.minimize
+          ? Math.min(deadline, performance.now() + MINIMIZE_BUDGET_MS)
+          : null,
+        maxCacheBytes,
+      });
+      return result("not-linearizable", violation, null);
+    },
+    unknownReason(part, outcome) {
+      const where = `while checking key ${JSON.stringify(part.key)} (${part.operations.length} operations)`;
+      return outcome.kind === "timeout"
+        ? `time limit of ${timeoutMs} ms reached ${where}; raise --timeout-ms`
+        : `${outcome.message} ${where}`;
+    },
+    finish(unknownReason) {
+      return unknownReason === null
+        ? result("linearizable", null, null)
+        : result("unknown", null, unknownReason);
+    },
   };
 }
 
-/**
- * Drops pure observations (ok reads, cas that did not swap) one at a time while the part stays
- * non-linearizable. Sound because observations have no effect: if the smaller history has no
- * linearization, adding observations back cannot create one. Bounded by a deadline; an
- * observation whose removal cannot be decided in time is kept.
- */
-function minimizeObservations(
-  operations: readonly Operation[],
-  initialValue: Value,
-  deadline: number,
-  maxCacheBytes: number,
-): ((key: string) => Violation) | null {
-  let kept = [...operations];
-  let found: { prefix: readonly Operation[]; stateAfterPrefix: Value } | null = null;
-  const isObservation = (operation: Operation): boolean =>
-    operation.outcome === "ok" &&
-    (operation.kind === "read" || (operation.kind === "cas" && !operation.swapped));
-  for (let index = kept.length - 1; index >= 0; index--) {
-    if (performance.now() > deadline) break;
-    const candidate = kept[index]!;
-    if (!isObservation(candidate)) continue;
-    const without = kept.filter((_, position) => position !== index);
-    const outcome = searchPartition(without, initialValue, { deadline, maxCacheBytes });
-    if (outcome.kind === "violation") {
-      kept = without;
-      found = outcome;
-    }
+/** Checks the parts one after another in this thread. */
+export function checkHistory(history: History, options: CheckOptions = {}): CheckResult {
+  return checkInTurn(prepareCheck(history, options));
+}
+
+export function checkInTurn(check: PreparedCheck): CheckResult {
+  let unknownReason: string | null = null;
+  for (const part of check.parts) {
+    const outcome = searchPartition(part.operations, check.initialValue, {
+      deadline: check.deadline,
+      maxCacheBytes: check.maxCacheBytes,
+    });
+    if (outcome.kind === "linearizable") continue;
+    if (outcome.kind === "violation") return check.violation(part, outcome);
+    // Keep looking after a memo limit: a later part may still prove a violation, which is a
+    // definite answer. After a timeout the shared deadline has passed, so stop.
+    unknownReason ??= check.unknownReason(part, outcome);
+    if (outcome.kind === "timeout") break;
   }
-  if (found === null) return null;
-  const { prefix, stateAfterPrefix } = found;
-  return (key) => describeViolation(key, kept, prefix, stateAfterPrefix, true);
+  return check.finish(unknownReason);
 }

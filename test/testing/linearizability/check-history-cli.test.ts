@@ -87,6 +87,13 @@ test("a history past its time limit is unknown, exit 2", () => {
   assert.match(stderr, /verdict unknown: time limit of 300 ms reached/);
 });
 
+test("--jobs checks the keys in worker threads with the same verdicts", () => {
+  const { status, stdout } = run("--jobs", "2", violating, join(testdata, "kv/c10-ok.txt"));
+  assert.equal(status, 1);
+  assert.match(stdout, /c10-bad\.txt\tnot-linearizable\t\d+\n.*c10-ok\.txt\tlinearizable\t\d+\n$/);
+  assert.equal(run("--jobs", "0", violating).status, 2);
+});
+
 test("a violation outranks unknown: exit 1", () => {
   assert.equal(run(violating, join(scratch, "missing.jsonl")).status, 1);
 });

@@ -125,3 +125,24 @@ test("a long history of low concurrency fits a small memo (memory follows concur
   });
   assert.equal(result.verdict, "linearizable", result.unknownReason ?? undefined);
 });
+
+test("explanations cut the history at the point of failure", () => {
+  const events = [
+    invoke(1, "write", 0, { value: 1 }),
+    complete(1, 1),
+    invoke(2, "read", 2),
+    complete(2, 3, { value: 2 }),
+  ];
+  // Thirty operations after the failure, including the write of 2 the read pretended to see.
+  for (let index = 0; index < 15; index++) {
+    const atMs = 10 + 4 * index;
+    events.push(invoke(3, "write", atMs, { value: 2 }), complete(3, atMs + 1));
+    events.push(invoke(4, "read", atMs + 2), complete(4, atMs + 3, { value: 2 }));
+  }
+  const plain = check(events);
+  assert.equal(plain.violation?.partitionSize, 32);
+  const shrunk = check(events, { minimize: true });
+  assert.equal(shrunk.verdict, "not-linearizable");
+  assert.equal(shrunk.violation?.partitionSize, 2);
+  assert.equal(shrunk.violation?.blocking.invokeLine, 3);
+});
