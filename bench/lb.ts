@@ -14,9 +14,11 @@ import { fileURLToPath } from "node:url";
 
 const connections = Number(process.env.LB_BENCH_CONNECTIONS ?? 64);
 const threads = Number(process.env.LB_BENCH_THREADS ?? 2);
-const durationSeconds = Number(process.env.LB_BENCH_DURATION_S ?? 10);
-const warmupSeconds = Number(process.env.LB_BENCH_WARMUP_S ?? 2);
-const hothotWorkers = Number(process.env.LB_BENCH_WORKERS ?? 1);
+const durationSeconds = Number(process.env.LB_BENCH_DURATION_S ?? 8);
+const warmupSeconds = Number(process.env.LB_BENCH_WARMUP_S ?? 1);
+/** "auto" (the default of `hothot lb`) or a number. */
+const hothotWorkers = process.env.LB_BENCH_WORKERS ?? "auto";
+const roundCount = Number(process.env.LB_BENCH_ROUNDS ?? 3);
 const repoRoot = fileURLToPath(new URL("..", import.meta.url));
 
 interface Figures {
@@ -113,6 +115,21 @@ server.keepAliveTimeout = 65000;
 server.listen(Number(process.argv[2]), "127.0.0.1");
 `;
 
+/** The median of each figure over the rounds (rounds are odd by default). */
+function median(list: Figures[]): Figures {
+  const middle = (values: number[]) => {
+    const sorted = [...values].sort((a, b) => a - b);
+    const half = Math.floor(sorted.length / 2);
+    return sorted.length % 2 === 1 ? sorted[half]! : (sorted[half - 1]! + sorted[half]!) / 2;
+  };
+  return {
+    rps: Math.round(middle(list.map((figures) => figures.rps))),
+    p50Ms: middle(list.map((figures) => figures.p50Ms)),
+    p99Ms: middle(list.map((figures) => figures.p99Ms)),
+    errors: list.reduce((sum, figures) => sum + figures.errors, 0),
+  };
+}
+
 function parseWrk(output: string): Figures {
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(output)?.[1] ?? Number.NaN);
   const toMs = (value: string, unit: string) =>
@@ -180,7 +197,9 @@ async function main(): Promise<void> {
   const results: Record<string, Figures | null> = {};
   const skipped: string[] = [];
 
-  results.direct = await measure("direct", upstreamPorts[0]!);
+  const targets: Array<{ name: string; port: number }> = [
+    { name: "direct", port: upstreamPorts[0]! },
+  ];
 
   if (which("haproxy")) {
     const port = await freePort();
@@ -204,10 +223,9 @@ backend be
 ${upstreamPorts.map((upstream, index) => `  server u${index} 127.0.0.1:${upstream}`).join("\n")}
 `,
     );
-    const child = start("haproxy", ["-db", "-f", config], "haproxy");
+    start("haproxy", ["-db", "-f", config], "haproxy");
     await waitForPort(port, 10_000);
-    results.haproxy = await measure("haproxy", port);
-    await stop(child);
+    targets.push({ name: "haproxy", port });
   } else {
     skipped.push("haproxy (not installed)");
     results.haproxy = null;
@@ -246,17 +264,16 @@ ${upstreamPorts.map((upstream) => `    server 127.0.0.1:${upstream};`).join("\n"
 }
 `,
     );
-    const child = start("nginx", ["-p", prefix, "-c", config, "-g", "daemon off;"], "nginx");
+    start("nginx", ["-p", prefix, "-c", config, "-g", "daemon off;"], "nginx");
     await waitForPort(port, 10_000);
-    results.nginx = await measure("nginx", port);
-    await stop(child);
+    targets.push({ name: "nginx", port });
   } else {
     skipped.push("nginx (not installed)");
     results.nginx = null;
   }
 
   const port = await freePort();
-  const child = start(
+  start(
     process.execPath,
     [
       "--import",
@@ -277,15 +294,23 @@ ${upstreamPorts.map((upstream) => `    server 127.0.0.1:${upstream};`).join("\n"
     "hothot",
   );
   await waitForPort(port, 20_000);
-  results.hothot = await measure(
-    `hothot (${hothotWorkers} worker${hothotWorkers > 1 ? "s" : ""})`,
-    port,
-  );
-  await stop(child);
+  targets.push({ name: "hothot", port });
+
+  // Every target is measured in each round, in a rotated order, and the median round is
+  // reported: on a shared machine load comes and goes, and this spreads it over all targets.
+  const rounds: Record<string, Figures[]> = {};
+  for (let round = 0; round < roundCount; round++) {
+    for (let step = 0; step < targets.length; step++) {
+      const target = targets[(step + round) % targets.length]!;
+      log(`round ${round + 1}/${roundCount}`);
+      (rounds[target.name] ??= []).push(await measure(target.name, target.port));
+    }
+  }
+  for (const target of targets) results[target.name] = median(rounds[target.name]!);
 
   const rows = ["hothot", "haproxy", "nginx", "direct"];
   process.stdout.write(
-    `\nhothot lb benchmark: wrk -t${threads} -c${connections} -d${durationSeconds}s, two node:http upstreams, round robin\n`,
+    `\nhothot lb benchmark: wrk -t${threads} -c${connections} -d${durationSeconds}s, two node:http upstreams, round robin, median of ${roundCount} rounds\n`,
   );
   process.stdout.write(
     `${"target".padEnd(10)}${"req/s".padStart(10)}${"p50 ms".padStart(10)}${"p99 ms".padStart(10)}${"errors".padStart(8)}\n`,
@@ -312,7 +337,14 @@ ${upstreamPorts.map((upstream) => `    server 127.0.0.1:${upstream};`).join("\n"
     direct: pick(results.direct),
     ratioToHaproxy: haproxy ? Number((hothot.rps / haproxy.rps).toFixed(3)) : null,
     p99VsHaproxy: haproxy ? Number((hothot.p99Ms / haproxy.p99Ms).toFixed(3)) : null,
-    settings: { connections, threads, durationSeconds, warmupSeconds, hothotWorkers },
+    settings: {
+      connections,
+      threads,
+      durationSeconds,
+      warmupSeconds,
+      rounds: roundCount,
+      hothotWorkers,
+    },
     skipped,
   };
   process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);

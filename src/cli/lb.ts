@@ -72,7 +72,9 @@ export function configFromFlags(flags: RunFlags): LbConfig {
   if (flags.listen !== undefined) overrides.listen = flags.listen;
   if (flags.mode !== undefined) overrides.mode = flags.mode;
   if (flags.upstream !== undefined) overrides.upstreams = flags.upstream.map(upstreamFromFlag);
-  if (flags.workers !== undefined) overrides.workers = integer("--workers", flags.workers);
+  if (flags.workers !== undefined) {
+    overrides.workers = flags.workers === "auto" ? "auto" : integer("--workers", flags.workers);
+  }
   if (flags.seed !== undefined) overrides.seed = integer("--seed", flags.seed);
   if (flags.cluster !== undefined)
     overrides.cluster = { seeds: flags.cluster.split(",").filter(Boolean) };
@@ -209,7 +211,10 @@ export function registerLbCommand(program: Command): void {
     .option("--health-path <path>", "HTTP health check path (default /, /v1/health with --cluster)")
     .option("--health-interval-ms <ms>", "health check interval (default 2000)")
     .option("--no-health-check", "disable active health checks")
-    .option("--workers <n>", "worker processes sharing the port (default 1)")
+    .option(
+      "--workers <n>",
+      "worker processes sharing the port, or auto = one per CPU (default auto)",
+    )
     .option("--cluster <urls>", "follow a hothot cluster: comma-separated member API URLs")
     .option("--admin <host:port>", "admin endpoint address (default 127.0.0.1:9901)")
     .option("--no-admin", "disable the admin endpoint")

@@ -37,31 +37,59 @@ function clientAddress(request: IncomingMessage): string {
   return address.startsWith("::ffff:") ? address.slice(7) : address;
 }
 
+export interface ScannedRequest {
+  /** Headers to send upstream as a flat [name, value, …] list. */
+  headers: string[];
+  /** The Content-Length value, or null without one. */
+  contentLength: string | null;
+  /** True when the request has a Transfer-Encoding (a body of unknown length). */
+  chunked: boolean;
+}
+
 /**
- * The request headers to send upstream as a flat [name, value, …] list. With `keepUpgrade`
+ * One pass over the raw request headers: the headers to send upstream and the body framing.
+ * It reads `rawHeaders` only, because touching `request.headers` makes Node.js build a second,
+ * parsed copy of every header, which is measurable on the proxy's hot path. With `keepUpgrade`
  * (WebSocket), Connection and Upgrade are kept because the handshake needs them.
  */
-export function upstreamRequestHeaders(request: IncomingMessage, keepUpgrade: boolean): string[] {
+export function scanRequest(request: IncomingMessage, keepUpgrade: boolean): ScannedRequest {
   const raw = request.rawHeaders;
-  const listed = connectionTokens(request.headers.connection);
   const out: string[] = [];
+  let connection: string | null = null;
+  let forwardedFor: string | null = null;
+  let forwardedHost: string | null = null;
+  let host: string | null = null;
+  let contentLength: string | null = null;
+  let chunked = false;
   for (let index = 0; index < raw.length; index += 2) {
     const name = raw[index]!;
+    const value = raw[index + 1]!;
     const lower = name.toLowerCase();
     if (hopByHop.has(lower)) {
+      if (lower === "connection")
+        connection = connection === null ? value : `${connection}, ${value}`;
+      else if (lower === "transfer-encoding") chunked = true;
       if (!(keepUpgrade && (lower === "connection" || lower === "upgrade"))) continue;
-    } else if (replaced.has(lower) || listed?.has(lower)) continue;
-    out.push(name, raw[index + 1]!);
+    } else if (replaced.has(lower)) {
+      if (lower === "x-forwarded-for") {
+        forwardedFor = forwardedFor === null ? value : `${forwardedFor}, ${value}`;
+      } else if (lower === "x-forwarded-host") forwardedHost ??= value;
+      continue;
+    } else if (lower === "host") host = value;
+    else if (lower === "content-length") contentLength = value;
+    out.push(name, value);
   }
-  const previous = request.headers["x-forwarded-for"];
   const address = clientAddress(request);
-  out.push("x-forwarded-for", previous ? `${previous}, ${address}` : address);
+  out.push("x-forwarded-for", forwardedFor === null ? address : `${forwardedFor}, ${address}`);
   out.push("x-forwarded-proto", "http");
-  const host = request.headers.host;
-  if (host !== undefined) {
-    out.push("x-forwarded-host", request.headers["x-forwarded-host"]?.toString() ?? host);
+  if (host !== null) out.push("x-forwarded-host", forwardedHost ?? host);
+  const listed = connectionTokens(connection ?? undefined);
+  if (listed === null) return { headers: out, contentLength, chunked };
+  const filtered: string[] = [];
+  for (let index = 0; index < out.length; index += 2) {
+    if (!listed.has(out[index]!.toLowerCase())) filtered.push(out[index]!, out[index + 1]!);
   }
-  return out;
+  return { headers: filtered, contentLength, chunked };
 }
 
 /** The upstream's response headers (raw Buffers from undici) minus hop-by-hop ones. */

@@ -10,7 +10,7 @@ import { Pool } from "undici";
 import type { Backend, Balancer } from "./balancer.ts";
 import type { LbConfig } from "./config.ts";
 import type { FailureKind } from "./controller.ts";
-import { clientResponseHeaders, hashKeyOf, upstreamRequestHeaders } from "./headers.ts";
+import { clientResponseHeaders, hashKeyOf, scanRequest } from "./headers.ts";
 import type { DataplaneMetrics } from "./metrics.ts";
 import { RetryBudget } from "./retry-budget.ts";
 
@@ -156,19 +156,16 @@ export class HttpProxy {
     this.budget.recordRequest();
     if (this.draining) response.shouldKeepAlive = false;
     const method = request.method ?? "GET";
-    const headers = request.headers;
-    const lengthHeader = headers["content-length"];
-    const hasBody =
-      lengthHeader !== undefined
-        ? lengthHeader !== "0"
-        : headers["transfer-encoding"] !== undefined;
-    const exchange = new Exchange(this, request, response, method);
+    const scanned = scanRequest(request, false);
+    const lengthHeader = scanned.contentLength;
+    const hasBody = lengthHeader !== null ? lengthHeader !== "0" : scanned.chunked;
+    const exchange = new Exchange(this, request, response, method, scanned.headers);
     if (!hasBody) {
       request.resume();
       exchange.start(null, true);
       return;
     }
-    const length = lengthHeader === undefined ? Number.NaN : Number(lengthHeader);
+    const length = lengthHeader === null ? Number.NaN : Number(lengthHeader);
     if (length <= this.config.retry.maxBufferedBodyBytes) {
       // Small sized body: hold it so that a retry can re-send it.
       const chunks: Buffer[] = [];
@@ -251,7 +248,7 @@ export class HttpProxy {
 
   private upgrade(request: IncomingMessage, client: Duplex, head: Buffer): void {
     const tried: Backend[] = [];
-    const headerLines = upstreamRequestHeaders(request, true);
+    const headerLines = scanRequest(request, true).headers;
     let text = `${request.method} ${request.url} HTTP/1.1\r\n`;
     for (let index = 0; index < headerLines.length; index += 2) {
       text += `${headerLines[index]}: ${headerLines[index + 1]}\r\n`;
@@ -337,13 +334,13 @@ class Exchange implements Dispatcher.DispatchHandler {
   private gotHeaders = false;
   private finishedExchange = false;
   private resume: (() => void) | null = null;
-  private upstreamHeaders: string[] | null = null;
 
   constructor(
     private readonly proxy: HttpProxy,
     private readonly request: IncomingMessage,
     private readonly response: ServerResponse,
     private readonly method: string,
+    private readonly upstreamHeaders: string[],
   ) {
     response.on("close", () => {
       if (!this.finishedExchange) this.clientGone();
@@ -380,7 +377,6 @@ class Exchange implements Dispatcher.DispatchHandler {
     this.gotHeaders = false;
     this.discarding = false;
     this.startedAt = performance.now();
-    this.upstreamHeaders ??= upstreamRequestHeaders(this.request, false);
     runtime.pool.dispatch(
       {
         path: this.request.url ?? "/",

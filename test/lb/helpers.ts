@@ -111,6 +111,7 @@ export function spawnUpstream(name: string, port = 0, delayMs = 0): Promise<Chil
 export function startTestLb(input: LbConfigInput, seed = 1): Promise<LoadBalancer> {
   const config = parseLbConfig({
     listen: "127.0.0.1:0",
+    workers: 1,
     seed,
     ...input,
     admin: { listen: null, stateFile: null, ...input.admin },
