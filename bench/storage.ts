@@ -4,7 +4,8 @@
 // write + fdatasync loop of the same sizes, batched the same way (one fdatasync per `writers`
 // entries, which is the best any group commit can do with that many writers in flight).
 //
-// Usage: npm run bench:storage   (BENCH_CELL_MS=<ms> sets the time per cell, default 2500)
+// Usage: npm run bench:storage   (BENCH_CELL_MS=<ms> sets each engine's time per cell, default 2500;
+// the three engines of a cell run in interleaved slices, so a cell takes three times that)
 
 import {
   closeSync,
@@ -23,6 +24,8 @@ import { LogStore } from "../src/storage/index.ts";
 const CELL_MS = Number(process.env.BENCH_CELL_MS ?? 2500);
 const ENTRY_SIZES_BYTES = [100, 4096] as const;
 const WRITER_COUNTS = [1, 8, 64] as const;
+/** BENCH_CELLS=100x64,4096x64 runs only those cells (for quick comparisons; RESULT needs both). */
+const ONLY = process.env.BENCH_CELLS?.split(",");
 /** Latency samples kept per cell: bounds memory whatever the disk's speed. */
 const MAX_SAMPLES = 4_000_000;
 
@@ -80,60 +83,103 @@ function result(
   };
 }
 
+/**
+ * One engine in one cell. Cells interleave their engines in short slices (raw, segments, lmdb,
+ * raw, ...) so that all three see the same disk conditions: on a shared machine the disk's speed
+ * drifts by several times within a minute, and back-to-back runs would compare different disks.
+ */
+interface Runner {
+  readonly engine: CellResult["engine"];
+  runSlice(ms: number): Promise<void>;
+  finish(): Promise<CellResult>;
+}
+
 /** The disk's limit: one write of `writers` entries' bytes and one fdatasync per round. */
-function runRaw(dir: string, entrySizeBytes: number, writers: number): CellResult {
+function rawRunner(dir: string, entrySizeBytes: number, writers: number): Runner {
   const path = join(dir, `raw-${entrySizeBytes}-${writers}.dat`);
   const fd = openSync(path, "w");
   const batch = Buffer.alloc(entrySizeBytes * writers, 0x5a);
   const latencies = new Latencies(MAX_SAMPLES);
   let rounds = 0;
   let position = 0;
-  const start = performance.now();
-  while (performance.now() - start < CELL_MS) {
-    const t0 = performance.now();
-    writeSync(fd, batch, 0, batch.length, position);
-    fdatasyncSync(fd);
-    position += batch.length;
-    rounds++;
-    latencies.add(performance.now() - t0);
-  }
-  const seconds = (performance.now() - start) / 1000;
-  closeSync(fd);
-  rmSync(path);
-  return result("raw", entrySizeBytes, writers, rounds * writers, seconds, latencies.p99(), rounds);
+  let busyMs = 0;
+  return {
+    engine: "raw",
+    async runSlice(ms) {
+      const start = performance.now();
+      while (performance.now() - start < ms) {
+        const t0 = performance.now();
+        writeSync(fd, batch, 0, batch.length, position);
+        fdatasyncSync(fd);
+        position += batch.length;
+        rounds++;
+        latencies.add(performance.now() - t0);
+      }
+      busyMs += performance.now() - start;
+    },
+    async finish() {
+      closeSync(fd);
+      rmSync(path);
+      return result(
+        "raw",
+        entrySizeBytes,
+        writers,
+        rounds * writers,
+        busyMs / 1000,
+        latencies.p99(),
+        rounds,
+      );
+    },
+  };
 }
 
-async function runSegments(
+async function segmentsRunner(
   dir: string,
   entrySizeBytes: number,
   writers: number,
-): Promise<CellResult> {
+): Promise<Runner> {
   const directory = join(dir, `segments-${entrySizeBytes}-${writers}`);
   const log = await LogStore.open({ directory });
   const data = new Uint8Array(entrySizeBytes).fill(0x5a);
   const latencies = new Latencies(MAX_SAMPLES);
   let entries = 0;
-  const start = performance.now();
-  const deadline = start + CELL_MS;
-  async function writer(): Promise<void> {
-    while (performance.now() < deadline) {
-      const t0 = performance.now();
-      await log.append([{ index: log.nextIndex(), term: 1, type: 0, data }]);
-      latencies.add(performance.now() - t0);
-      entries++;
-    }
-  }
-  await Promise.all(Array.from({ length: writers }, writer));
-  const seconds = (performance.now() - start) / 1000;
-  const fsyncs = log.stats().syncCount;
-  // Spot-check that what was measured is really there.
-  const last = log.lastIndex();
-  if (last !== entries || log.entries(last, last + 1)[0]?.data.length !== entrySizeBytes) {
-    throw new Error(`segment log holds ${last} entries, expected ${entries}`);
-  }
-  await log.close();
-  rmSync(directory, { recursive: true, force: true });
-  return result("segments", entrySizeBytes, writers, entries, seconds, latencies.p99(), fsyncs);
+  let busyMs = 0;
+  return {
+    engine: "segments",
+    async runSlice(ms) {
+      const start = performance.now();
+      const deadline = start + ms;
+      async function writer(): Promise<void> {
+        while (performance.now() < deadline) {
+          const t0 = performance.now();
+          await log.append([{ index: log.nextIndex(), term: 1, type: 0, data }]);
+          latencies.add(performance.now() - t0);
+          entries++;
+        }
+      }
+      await Promise.all(Array.from({ length: writers }, writer));
+      busyMs += performance.now() - start;
+    },
+    async finish() {
+      const fsyncs = log.stats().syncCount;
+      // Spot-check that what was measured is really there.
+      const last = log.lastIndex();
+      if (last !== entries || log.entries(last, last + 1)[0]?.data.length !== entrySizeBytes) {
+        throw new Error(`segment log holds ${last} entries, expected ${entries}`);
+      }
+      await log.close();
+      rmSync(directory, { recursive: true, force: true });
+      return result(
+        "segments",
+        entrySizeBytes,
+        writers,
+        entries,
+        busyMs / 1000,
+        latencies.p99(),
+        fsyncs,
+      );
+    },
+  };
 }
 
 /**
@@ -141,7 +187,7 @@ async function runSegments(
  * puts into one transaction on its write thread; `separateFlushed` exposes when a commit is
  * durable, which is what an append must wait for.
  */
-async function runLmdb(dir: string, entrySizeBytes: number, writers: number): Promise<CellResult> {
+function lmdbRunner(dir: string, entrySizeBytes: number, writers: number): Runner {
   const path = join(dir, `lmdb-${entrySizeBytes}-${writers}`);
   const db = openLmdb<Buffer, number>({
     path,
@@ -153,30 +199,67 @@ async function runLmdb(dir: string, entrySizeBytes: number, writers: number): Pr
   const latencies = new Latencies(MAX_SAMPLES);
   let entries = 0;
   let nextIndex = 1;
-  const start = performance.now();
-  const deadline = start + CELL_MS;
-  async function writer(): Promise<void> {
-    while (performance.now() < deadline) {
-      const t0 = performance.now();
-      // Same framing as a segment record: 17 header bytes (index, term, type) + payload.
-      const value = Buffer.alloc(17 + entrySizeBytes, 0x5a);
-      const index = nextIndex++;
-      value.writeUInt32LE(index, 0);
-      value[16] = 0;
-      const committed = db.put(index, value) as Promise<boolean> & { flushed?: Promise<void> };
-      await committed;
-      await committed.flushed;
-      latencies.add(performance.now() - t0);
-      entries++;
-    }
+  let busyMs = 0;
+  return {
+    engine: "lmdb",
+    async runSlice(ms) {
+      const start = performance.now();
+      const deadline = start + ms;
+      async function writer(): Promise<void> {
+        while (performance.now() < deadline) {
+          const t0 = performance.now();
+          // Same framing as a segment record: 17 header bytes (index, term, type) + payload.
+          const value = Buffer.alloc(17 + entrySizeBytes, 0x5a);
+          const index = nextIndex++;
+          value.writeUInt32LE(index, 0);
+          value[16] = 0;
+          const committed = db.put(index, value) as Promise<boolean> & { flushed?: Promise<void> };
+          await committed;
+          await committed.flushed;
+          latencies.add(performance.now() - t0);
+          entries++;
+        }
+      }
+      await Promise.all(Array.from({ length: writers }, writer));
+      busyMs += performance.now() - start;
+    },
+    async finish() {
+      if (db.get(entries)?.length !== 17 + entrySizeBytes)
+        throw new Error(`lmdb log lacks entry ${entries}`);
+      await db.close();
+      rmSync(path, { recursive: true, force: true });
+      return result(
+        "lmdb",
+        entrySizeBytes,
+        writers,
+        entries,
+        busyMs / 1000,
+        latencies.p99(),
+        Number.NaN,
+      );
+    },
+  };
+}
+
+const SLICES_PER_CELL = 5;
+
+async function runCell(
+  dir: string,
+  entrySizeBytes: number,
+  writers: number,
+): Promise<CellResult[]> {
+  const runners = [
+    rawRunner(dir, entrySizeBytes, writers),
+    await segmentsRunner(dir, entrySizeBytes, writers),
+    lmdbRunner(dir, entrySizeBytes, writers),
+  ];
+  const sliceMs = CELL_MS / SLICES_PER_CELL;
+  for (let slice = 0; slice < SLICES_PER_CELL; slice++) {
+    for (const runner of runners) await runner.runSlice(sliceMs);
   }
-  await Promise.all(Array.from({ length: writers }, writer));
-  const seconds = (performance.now() - start) / 1000;
-  if (db.get(entries)?.length !== 17 + entrySizeBytes)
-    throw new Error(`lmdb log lacks entry ${entries}`);
-  await db.close();
-  rmSync(path, { recursive: true, force: true });
-  return result("lmdb", entrySizeBytes, writers, entries, seconds, latencies.p99(), Number.NaN);
+  const results: CellResult[] = [];
+  for (const runner of runners) results.push(await runner.finish());
+  return results;
 }
 
 async function main(): Promise<void> {
@@ -189,12 +272,11 @@ async function main(): Promise<void> {
   try {
     for (const entrySizeBytes of ENTRY_SIZES_BYTES) {
       for (const writers of WRITER_COUNTS) {
-        progress(`entry ${entrySizeBytes} B, ${writers} writer(s): raw`);
-        cells.push(runRaw(dir, entrySizeBytes, writers));
-        progress(`entry ${entrySizeBytes} B, ${writers} writer(s): segments`);
-        cells.push(await runSegments(dir, entrySizeBytes, writers));
-        progress(`entry ${entrySizeBytes} B, ${writers} writer(s): lmdb`);
-        cells.push(await runLmdb(dir, entrySizeBytes, writers));
+        if (ONLY !== undefined && !ONLY.includes(`${entrySizeBytes}x${writers}`)) continue;
+        progress(
+          `entry ${entrySizeBytes} B, ${writers} writer(s): raw, segments and lmdb in interleaved slices`,
+        );
+        cells.push(...(await runCell(dir, entrySizeBytes, writers)));
       }
     }
   } finally {

@@ -59,6 +59,13 @@ export interface LogStoreOptions {
    * a disk slower than the producers shows up as an error instead of unbounded memory. Default 256 MiB.
    */
   readonly maxPendingBytes?: number;
+  /**
+   * A group that reaches this size is written at once instead of at the next turn of the event
+   * loop, so the encoding of the appends that follow overlaps with its write. Matters for large
+   * entries only: for 64 writers of 4 KiB it turns one 256 KiB write, preceded by 256 KiB of
+   * checksumming, into a pipeline of two. Default 64 KiB.
+   */
+  readonly eagerGroupBytes?: number;
   /** Read file descriptors kept open for closed segments. Default 16. */
   readonly maxOpenSegments?: number;
 }
@@ -93,7 +100,10 @@ interface Waiter {
 interface AppendGroup {
   readonly kind: "append";
   readonly firstIndex: number;
+  /** Filled slabs, in order; the one being filled is `slab`. */
   readonly buffers: Buffer[];
+  slab: Buffer | undefined;
+  slabUsed: number;
   readonly terms: number[];
   readonly recordSizes: number[];
   bytes: number;
@@ -109,6 +119,8 @@ interface Barrier {
 type Operation = AppendGroup | Barrier;
 
 const LOG_META_FILE = "log-meta";
+/** Largest buffer appends are encoded into (a larger record gets one of its own size). */
+const MAX_SLAB_BYTES = 1024 * 1024;
 /** Writes to the active segment are synchronous-data writes: see writeGroup. */
 const WRITE_FLAGS = constants.O_RDWR | constants.O_DSYNC;
 const DEFAULTS = {
@@ -117,6 +129,7 @@ const DEFAULTS = {
   maxGroupBytes: 8 * 1024 * 1024,
   maxPendingBytes: 256 * 1024 * 1024,
   maxOpenSegments: 16,
+  eagerGroupBytes: 64 * 1024,
 } as const;
 
 function assert(condition: boolean, message: string): asserts condition {
@@ -151,7 +164,10 @@ export class LogStore {
   private inFlight: AppendGroup | undefined;
 
   private readonly queue: Operation[] = [];
-  private flushing = false;
+  /** The drain loop is running (a group or barrier is being written). */
+  private draining = false;
+  /** A drain is scheduled for the next turn of the event loop. */
+  private drainScheduled = false;
   private failure: StorageError | undefined;
   private closed = false;
 
@@ -168,6 +184,7 @@ export class LogStore {
       maxGroupBytes: options.maxGroupBytes ?? DEFAULTS.maxGroupBytes,
       maxPendingBytes: options.maxPendingBytes ?? DEFAULTS.maxPendingBytes,
       maxOpenSegments: options.maxOpenSegments ?? DEFAULTS.maxOpenSegments,
+      eagerGroupBytes: options.eagerGroupBytes ?? DEFAULTS.eagerGroupBytes,
     };
     for (const [name, value] of Object.entries(this.limits)) {
       if (!Number.isSafeInteger(value) || value <= 0)
@@ -315,8 +332,6 @@ export class LogStore {
         ),
       );
     }
-    const buffer = Buffer.allocUnsafe(bytes);
-    let offset = 0;
     let group = this.queue[this.queue.length - 1];
     if (
       group === undefined ||
@@ -327,6 +342,8 @@ export class LogStore {
         kind: "append",
         firstIndex: this.acceptedNextIndex,
         buffers: [],
+        slab: undefined,
+        slabUsed: 0,
         terms: [],
         recordSizes: [],
         bytes: 0,
@@ -334,13 +351,23 @@ export class LogStore {
       };
       this.queue.push(group);
     }
+    // Records are encoded into a few large slabs per group rather than one allocation per
+    // append: fewer allocations and fewer iovecs for the writev.
+    if (group.slab === undefined || group.slab.length - group.slabUsed < bytes) {
+      if (group.slab !== undefined) group.buffers.push(group.slab.subarray(0, group.slabUsed));
+      // Doubling from 4 KiB: a lone small append costs a small buffer, a busy group few large ones.
+      const grown = Math.min(MAX_SLAB_BYTES, (group.slab?.length ?? 2048) * 2);
+      group.slab = Buffer.allocUnsafe(Math.max(grown, bytes));
+      group.slabUsed = 0;
+    }
+    let offset = group.slabUsed;
     for (const entry of entries) {
-      const end = encodeRecord(entry, buffer, offset);
+      const end = encodeRecord(entry, group.slab, offset);
       group.terms.push(entry.term);
       group.recordSizes.push(end - offset);
       offset = end;
     }
-    group.buffers.push(buffer);
+    group.slabUsed = offset;
     group.bytes += bytes;
     this.pendingBytes += bytes;
     this.acceptedNextIndex = expectedIndex;
@@ -349,7 +376,13 @@ export class LogStore {
     const promise = new Promise<void>((resolve, reject) => {
       (group as AppendGroup).waiters.push({ resolve, reject });
     });
-    this.scheduleFlush();
+    if (!this.draining && group.bytes >= this.limits.eagerGroupBytes) {
+      // Large entries: send this group to disk now and let the rest of this burst of appends
+      // (checksumming, copying) overlap with its write instead of waiting for the next turn.
+      void this.drain();
+    } else {
+      this.scheduleFlush();
+    }
     return promise;
   }
 
@@ -475,14 +508,19 @@ export class LogStore {
   }
 
   private scheduleFlush(): void {
-    if (this.flushing) return;
-    this.flushing = true;
+    if (this.draining || this.drainScheduled) return;
+    this.drainScheduled = true;
     // Deferred to the next turn so every append issued in this turn (for example by writers
     // woken by the previous commit) joins the same group.
-    setImmediate(() => void this.drain());
+    setImmediate(() => {
+      this.drainScheduled = false;
+      if (!this.draining) void this.drain();
+    });
   }
 
   private async drain(): Promise<void> {
+    assert(!this.draining, "two drain loops");
+    this.draining = true;
     while (this.queue.length > 0) {
       const operation = this.queue.shift() as Operation;
       if (this.failure !== undefined) {
@@ -507,7 +545,7 @@ export class LogStore {
         this.rejectOperation(operation, failure);
       }
     }
-    this.flushing = false;
+    this.draining = false;
   }
 
   private rejectOperation(operation: Operation, error: unknown): void {
@@ -535,6 +573,8 @@ export class LogStore {
       // The active segment is open with O_DSYNC: one writev both writes and makes the group
       // durable (data and the file size), a single trip to the I/O thread per group commit
       // instead of two (writev, then fdatasync). Measured in bench/storage.ts.
+      if (group.slab !== undefined) group.buffers.push(group.slab.subarray(0, group.slabUsed));
+      group.slab = undefined;
       let written = await writevAll(fd, group.buffers, start);
       while (written < group.bytes) {
         // Short write (the kernel may split large vectors): write the rest.
