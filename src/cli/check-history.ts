@@ -2,7 +2,7 @@
 // One line per file on stdout: `<file>\t<verdict>\t<ms>`; problems with a file go to stderr.
 // Exit status: 1 if any history is not linearizable (a proven violation outranks everything),
 // else 2 if any is unknown or unreadable (or the command line is wrong), else 0.
-import { readFileSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import { type Command, InvalidArgumentError, Option } from "commander";
 import {
   CheckerError,
@@ -21,8 +21,11 @@ import {
 
 /** A week; longer budgets are almost certainly a typo. */
 const TIMEOUT_MS_MAX = 7 * 24 * 3600 * 1000;
-/** Refuse files that cannot be a client history run, instead of reading them into memory. */
-const FILE_SIZE_BYTES_MAX = 1024 * 2 ** 20;
+/**
+ * Refuse files that cannot be a client history run, instead of reading them into memory. Also
+ * well under the engine's longest string (2^29 characters), and above what MAX_OPERATIONS needs.
+ */
+const FILE_SIZE_BYTES_MAX = 256 * 2 ** 20;
 
 export interface CheckHistoryOptions {
   readonly model?: ModelName;
@@ -74,14 +77,14 @@ export async function checkFile(file: string, options: CheckHistoryOptions): Pro
   });
   let text: string;
   try {
+    if (statSync(file).size > FILE_SIZE_BYTES_MAX) {
+      return failed(
+        `${file}: larger than ${FILE_SIZE_BYTES_MAX / 2 ** 20} MiB; split the history into shorter runs`,
+      );
+    }
     text = readFileSync(file, "utf8");
   } catch (error) {
     return failed(`${file}: cannot read the file (${(error as Error).message})`);
-  }
-  if (Buffer.byteLength(text) > FILE_SIZE_BYTES_MAX) {
-    return failed(
-      `${file}: larger than ${FILE_SIZE_BYTES_MAX / 2 ** 20} MiB; split the history into shorter runs`,
-    );
   }
   let result: CheckResult;
   try {

@@ -48,7 +48,9 @@ export function explainResult(result: CheckResult): string[] {
   const keyText = result.model === "kv" ? ` on key ${JSON.stringify(violation.key)}` : "";
   lines.push(
     `  no linearization${keyText}: ${violation.partitionSize} operations${
-      violation.minimized ? " after dropping reads not needed to show the conflict" : ""
+      violation.minimized
+        ? " left after shrinking (cut after the failure, unneeded reads dropped)"
+        : ""
     }; the longest linearizable prefix places ${violation.prefix.length}`,
   );
   const shown = violation.prefix.slice(-PREFIX_SHOWN);

@@ -71,7 +71,7 @@ export interface Violation {
   readonly blocking: Operation;
   /** Operations that could have come next (invoked before `blocking` completed), none of which led to a linearization. */
   readonly candidates: readonly { readonly operation: Operation; readonly legalNext: boolean }[];
-  /** Whether `prefix`/`candidates` come from a history minimized by dropping irrelevant reads. */
+  /** Whether the part was shrunk (cut after the failure, unneeded reads dropped) before explaining. */
   readonly minimized: boolean;
 }
 
