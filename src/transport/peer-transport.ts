@@ -302,7 +302,11 @@ export class PeerTransport<Msg> {
   }
 
   stats(): TransportStats {
-    const ids = new Set<PeerId>([...this.#addresses.keys(), ...this.#received.keys()]);
+    const ids = new Set<PeerId>([
+      ...this.#addresses.keys(),
+      ...this.#inboundByPeer.keys(),
+      ...this.#received.keys(),
+    ]);
     const peers: PeerStats[] = [];
     for (const id of [...ids].sort((a, b) => a - b)) {
       const link = this.#links.get(id);
