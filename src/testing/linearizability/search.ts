@@ -200,9 +200,13 @@ export function searchPartition(
   let depth = 0;
   let bitsHash = 0;
   let state = initialState;
-  let bestDepth = -1;
-  let bestPrefix = new Int32Array(0);
+  // Longest prefix linearized so far, for explanations. Updated incrementally: only stack
+  // positions at or above `changedFrom` can differ from the recorded best, so recording a new
+  // best copies just those (copying the whole stack each time would be quadratic).
+  const bestPrefix = new Int32Array(n);
+  let bestDepth = 0;
   let bestState = initialState;
+  let changedFrom = 0;
   let iterations = 0;
   let entry = next[HEAD]!;
 
@@ -245,9 +249,10 @@ export function searchPartition(
             next[prev[ret]!] = next[ret]!;
             prev[next[ret]!] = prev[ret]!;
             if (depth > bestDepth) {
+              bestPrefix.set(stackOperation.subarray(changedFrom, depth), changedFrom);
               bestDepth = depth;
-              bestPrefix = stackOperation.slice(0, depth);
               bestState = state;
+              changedFrom = depth;
             }
             entry = next[HEAD]!;
             continue;
@@ -262,11 +267,12 @@ export function searchPartition(
         if (depth === 0) {
           return {
             kind: "violation",
-            prefix: Array.from(bestPrefix, (k) => operations[k]!),
+            prefix: Array.from(bestPrefix.subarray(0, bestDepth), (k) => operations[k]!),
             stateAfterPrefix: values.value(bestState),
           };
         }
         depth--;
+        if (depth < changedFrom) changedFrom = depth;
         const k = stackOperation[depth]!;
         state = stackState[depth]!;
         first = stackFirst[depth]!;
