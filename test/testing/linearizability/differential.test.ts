@@ -108,6 +108,20 @@ test("the search agrees with brute force on small random histories", () => {
       const expected = bruteForce(history.operations, history.initialValue);
       const result = checkHistory(history);
       assert.equal(result.verdict, expected ? "linearizable" : "not-linearizable");
+      if (result.violation !== null) {
+        // The explanation's prefix is itself a legal sequential run that respects real time.
+        let state: Value | typeof ILLEGAL = history.initialValue;
+        const prefix = result.violation.prefix;
+        prefix.forEach((operation, index) => {
+          assert.notEqual(state, ILLEGAL);
+          state = stepCell(state as Value, operation);
+          for (const later of prefix.slice(index + 1)) {
+            assert.ok(!(later.returnOrder < operation.callOrder), "prefix breaks real-time order");
+          }
+        });
+        assert.notEqual(state, ILLEGAL);
+        assert.equal(state, result.violation.stateAfterPrefix);
+      }
       if (expected) linearizable++;
       else violations++;
     }),
