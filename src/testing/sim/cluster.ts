@@ -63,6 +63,8 @@ export class SimNode {
   commit = 0;
   /** Read states waiting for the state machine to reach their index. */
   readStates: ReadState[] = [];
+  /** Asynchronous persistence: the Ready being written, handled when the write completes. */
+  pendingReady: Ready | undefined;
   armedCrash: CrashPoint | undefined;
   /** Incremented when the node goes down; a scheduled restart names the down period it ends. */
   downToken = 0;
@@ -195,6 +197,8 @@ export class Cluster {
     const node = this.node(id);
     if (node.raft !== undefined)
       throw new InvariantViolation("harness", `node ${id} is already running`);
+    // A joining node starts with the bootstrap membership too (the core's documented
+    // contract): it is not a member in it, so it waits for the leader.
     if (node.storage === undefined) node.storage = new MemoryStorage(this.bootstrap);
     const storage = node.storage;
     const snapshot = storage.snapshot();
@@ -215,6 +219,7 @@ export class Cluster {
       maxUncommittedBytes: core.maxUncommittedBytes,
       maxCommittedBytesPerReady: core.maxCommittedBytesPerReady,
       promotionMaxLagEntries: core.promotionMaxLagEntries,
+      readOnlyOption: core.readOnlyOption,
     });
     node.incarnation++;
     node.machine = this.restoreMachine(node, snapshot.data, snapshot.metadata.index);
@@ -231,6 +236,7 @@ export class Cluster {
     node.role = "follower";
     node.leaderId = 0;
     node.readStates = [];
+    node.pendingReady = undefined;
     node.armedCrash = undefined;
     this.stats.restarts++;
     this.trace.record(
@@ -262,6 +268,7 @@ export class Cluster {
     if (this.mutation === "lose-log-tail") this.loseLogTail(node);
     node.machine = new SimStateMachine();
     node.readStates = [];
+    node.pendingReady = undefined; // an unwritten Ready dies with the process
     node.armedCrash = undefined;
     node.role = "follower";
     node.leaderId = 0;
@@ -315,6 +322,21 @@ export class Cluster {
   drain(node: SimNode): void {
     const raft = node.raft;
     if (raft === undefined) return;
+    if (this.scenario.asyncPersistence) {
+      // One Ready at a time is in the "disk"; inputs keep arriving meanwhile.
+      if (node.pendingReady !== undefined || !raft.hasReady()) return;
+      node.pendingReady = raft.ready();
+      const latency = this.prng.range(
+        this.scenario.diskLatencyMinUnits,
+        this.scenario.diskLatencyMaxUnits,
+      );
+      this.queue.push(this.now + latency, {
+        kind: "persisted",
+        node: node.id,
+        incarnation: node.incarnation,
+      });
+      return;
+    }
     for (let round = 0; raft.hasReady(); round++) {
       if (round >= MAX_READY_ROUNDS) {
         throw new InvariantViolation(
@@ -328,6 +350,19 @@ export class Cluster {
       this.serveReads(node);
     }
     this.maybeSnapshot(node);
+  }
+
+  /** Asynchronous persistence: the disk finished writing the node's outstanding Ready. */
+  persisted(id: number, incarnation: number): void {
+    const node = this.node(id);
+    const ready = node.pendingReady;
+    if (node.raft === undefined || node.incarnation !== incarnation || ready === undefined) return;
+    node.pendingReady = undefined;
+    if (!this.handleReady(node, ready)) return; // crashed inside the Ready
+    node.raft.advance();
+    this.serveReads(node);
+    this.maybeSnapshot(node);
+    this.drain(node);
   }
 
   /** Returns false when an armed crash struck while handling the Ready. */

@@ -6,6 +6,8 @@ import type { Message } from "../../raft/index.ts";
 
 export type SimEvent =
   | { readonly kind: "tick"; readonly node: number; readonly incarnation: number }
+  /** Asynchronous persistence: the node's outstanding Ready is on disk now. */
+  | { readonly kind: "persisted"; readonly node: number; readonly incarnation: number }
   | { readonly kind: "deliver"; readonly message: Message; readonly senderIncarnation: number }
   /** The transport of `node` could not reach `to` (a cut link). */
   | {

@@ -46,14 +46,19 @@ const TOTAL_WEIGHT = WEIGHTS.reduce((sum, [, weight]) => sum + weight, 0);
 const CRASH_POINTS: readonly (CrashPoint | "now")[] = ["now", "after-persist", "after-send"];
 
 export interface FaultStats {
-  actions: number;
-  partitions: number;
-  crashes: number;
-  transfers: number;
+  faultActions: number;
+  partitionsInjected: number;
+  crashesInjected: number;
+  transfersRequested: number;
 }
 
 export class FaultInjector {
-  readonly stats: FaultStats = { actions: 0, partitions: 0, crashes: 0, transfers: 0 };
+  readonly stats: FaultStats = {
+    faultActions: 0,
+    partitionsInjected: 0,
+    crashesInjected: 0,
+    transfersRequested: 0,
+  };
   private readonly cluster: Cluster;
   private readonly network: Network;
   private readonly queue: EventQueue<SimEvent>;
@@ -90,7 +95,7 @@ export class FaultInjector {
       }
       roll -= weight;
     }
-    this.stats.actions++;
+    this.stats.faultActions++;
     this.perform(action);
   }
 
@@ -123,22 +128,25 @@ export class FaultInjector {
         const cut = this.prng.range(1, Math.floor(ids.length / 2));
         const groups = [shuffled.slice(0, cut), shuffled.slice(cut)];
         this.network.partition(groups);
-        this.stats.partitions++;
+        this.stats.partitionsInjected++;
         this.note(`partition ${groups.map((group) => `{${group.join(",")}}`).join(" | ")}`);
+        this.hintLostLeaders();
         return;
       }
       case "one-way": {
         const [from, to] = this.shuffle(ids);
         this.network.cutOneWay(from!, to!);
-        this.stats.partitions++;
+        this.stats.partitionsInjected++;
         this.note(`one-way cut n${from} -> n${to} (${this.network.describe()})`);
+        this.hintLostLeaders();
         return;
       }
       case "isolate-leader": {
         if (leader === undefined) return;
         this.network.isolate(leader.id, ids);
-        this.stats.partitions++;
+        this.stats.partitionsInjected++;
         this.note(`isolate leader n${leader.id}`);
+        this.hintLostLeaders();
         return;
       }
       case "bridge": {
@@ -149,8 +157,9 @@ export class FaultInjector {
         const left = rest.slice(0, cut);
         const right = rest.slice(cut);
         this.network.bridge(left, [middle], right);
-        this.stats.partitions++;
+        this.stats.partitionsInjected++;
         this.note(`bridge {${left.join(",")}} - n${middle} - {${right.join(",")}}`);
+        this.hintLostLeaders();
         return;
       }
       case "heal":
@@ -178,7 +187,7 @@ export class FaultInjector {
               : undefined;
         if (victim === undefined) return;
         const point = this.prng.pick(CRASH_POINTS);
-        this.stats.crashes++;
+        this.stats.crashesInjected++;
         if (point === "now") this.cluster.crash(victim.id, "crash");
         else {
           // Strikes inside the node's next Ready that persists something.
@@ -206,7 +215,7 @@ export class FaultInjector {
         // Any node id, including the leader itself, learners and non-members: the core must
         // refuse the invalid ones with TRANSFER_INVALID.
         const target = this.prng.pick(ids);
-        this.stats.transfers++;
+        this.stats.transfersRequested++;
         try {
           leader.raft.transferLeadership(target);
           this.trace.record(this.cluster.now, "transfer", leader.id, target);
@@ -244,6 +253,24 @@ export class FaultInjector {
         this.cluster.reportLeaderLost(node.id, node.incarnation);
         return;
       }
+    }
+  }
+
+  /**
+   * With early failover, a follower whose link from its leader was just cut sees its connection
+   * drop and reports the leader lost (the leader may be perfectly healthy on the other side).
+   */
+  private hintLostLeaders(): void {
+    if (!this.scenario.core.earlyFailover) return;
+    for (const node of this.cluster.runningNodes()) {
+      const leaderId = node.leaderId;
+      if (leaderId === 0 || leaderId === node.id || this.network.isLinkUp(leaderId, node.id))
+        continue;
+      this.queue.push(this.cluster.now + 1 + this.prng.int(300), {
+        kind: "leader-lost",
+        node: node.id,
+        incarnation: node.incarnation,
+      });
     }
   }
 

@@ -81,6 +81,7 @@ export class MembershipAdmin {
   private readonly trace: Trace;
   private readonly votersWanted: number;
   private readonly timeoutUnits: number;
+  private readonly addVoterProbability: number;
 
   constructor(options: {
     cluster: Cluster;
@@ -90,7 +91,9 @@ export class MembershipAdmin {
     initialVoters: readonly number[];
     enabled: boolean;
     electionTimeoutTicks: number;
+    addVoterProbability: number;
   }) {
+    this.addVoterProbability = options.addVoterProbability;
     this.cluster = options.cluster;
     this.queue = options.queue;
     this.prng = options.prng;
@@ -137,11 +140,15 @@ export class MembershipAdmin {
     const learner = conf.learners[0];
     if (learner !== undefined) return { type: "promote-learner", nodeId: learner };
     if (conf.voters.length > this.votersWanted) {
+      // Back to the wanted size: remove any voter, the leader included.
       return { type: "remove-node", nodeId: this.prng.pick(conf.voters) };
     }
     const outsiders = [...this.cluster.nodes.keys()].filter((id) => !this.isMember(id));
     if (outsiders.length === 0) return undefined;
-    return { type: "add-learner", nodeId: this.prng.pick(outsiders) };
+    const nodeId = this.prng.pick(outsiders);
+    return this.prng.chance(this.addVoterProbability)
+      ? { type: "add-voter", nodeId }
+      : { type: "add-learner", nodeId };
   }
 
   private propose(pending: PendingChange): void {

@@ -14,6 +14,12 @@ export interface LatencyModel {
   readonly spikeProbability: number;
   /** A spike adds uniform [0, spikeMaxUnits] on top of the ordinary latency. */
   readonly spikeMaxUnits: number;
+  /**
+   * Probability that a message is held back very long (a stuck retransmission), so it arrives
+   * after elections and term changes: stale votes, appends and responses.
+   */
+  readonly lateProbability: number;
+  readonly lateMaxUnits: number;
 }
 
 export interface LossModel {
@@ -143,9 +149,11 @@ export class Network {
   }
 
   private sampleLatency(): number {
-    const { minUnits, maxUnits, spikeProbability, spikeMaxUnits } = this.latency;
+    const { minUnits, maxUnits, spikeProbability, spikeMaxUnits, lateProbability, lateMaxUnits } =
+      this.latency;
     let delay = this.prng.range(minUnits, maxUnits);
     if (this.prng.chance(spikeProbability)) delay += this.prng.range(0, spikeMaxUnits);
+    if (this.prng.chance(lateProbability)) delay += this.prng.range(0, lateMaxUnits);
     return Math.max(1, delay);
   }
 
@@ -164,7 +172,10 @@ function validateLatency(latency: LatencyModel): void {
   if (!(latency.spikeProbability >= 0 && latency.spikeProbability <= 1)) {
     throw new RangeError(`spikeProbability must be in [0, 1], got ${latency.spikeProbability}`);
   }
-  if (!(latency.spikeMaxUnits >= 0)) {
-    throw new RangeError(`spikeMaxUnits must be >= 0, got ${latency.spikeMaxUnits}`);
+  if (!(latency.spikeMaxUnits >= 0 && latency.lateMaxUnits >= 0)) {
+    throw new RangeError("spikeMaxUnits and lateMaxUnits must be >= 0");
+  }
+  if (!(latency.lateProbability >= 0 && latency.lateProbability <= 1)) {
+    throw new RangeError(`lateProbability must be in [0, 1], got ${latency.lateProbability}`);
   }
 }

@@ -15,6 +15,7 @@ export function formatReport(result: SimResult, faults = true): string {
     return `seed ${result.seed}: ok (${result.simulatedTicks} ticks, digest ${result.digest})`;
   return [
     `VIOLATION seed ${result.seed} (nodes ${result.nodes}, ticks ${result.ticks}) at tick ${violation.tick}`,
+    `  scenario:  ${result.scenario}`,
     `  invariant: ${violation.invariant}`,
     `  detail:    ${violation.detail}`,
     `  trace tail (last ${violation.traceTail.length} events):`,

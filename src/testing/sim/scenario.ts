@@ -19,6 +19,7 @@ export interface CoreSettings {
   readonly maxUncommittedBytes: number;
   readonly maxCommittedBytesPerReady: number;
   readonly promotionMaxLagEntries: number;
+  readonly readOnlyOption: "safe" | "lease";
 }
 
 export interface Scenario {
@@ -43,16 +44,31 @@ export interface Scenario {
   readonly readFraction: number;
   /** Membership changes are attempted in this run. */
   readonly membershipChanges: boolean;
+  /** The operator sometimes adds a voter directly instead of a learner first. */
+  readonly addVoterProbability: number;
+  /**
+   * Asynchronous persistence: a node takes a Ready, keeps taking inputs (ticks, messages,
+   * proposals) while its "disk" works, and handles the Ready (persist, send, apply) only when
+   * the write completes, after a latency in [diskLatencyMinUnits, diskLatencyMaxUnits]. This
+   * is how the node layer drives the core with group commit. Off: each Ready is handled at once.
+   */
+  readonly asyncPersistence: boolean;
+  readonly diskLatencyMinUnits: number;
+  readonly diskLatencyMaxUnits: number;
 }
 
 export function drawScenario(prng: Prng, nodeIds: readonly number[]): Scenario {
   const electionTimeoutTicks = prng.range(8, 14);
   const heartbeatIntervalTicks = prng.range(1, 3);
   const tight = prng.chance(0.3); // small windows and messages exercise flow control and batching
+  const earlyFailover = prng.chance(0.3);
+  // Lease reads need check-quorum and exclude early failover (the core refuses the combination).
+  const lease = !earlyFailover && prng.chance(0.25);
   const core: CoreSettings = {
     electionTimeoutTicks,
     heartbeatIntervalTicks,
-    earlyFailover: prng.chance(0.3),
+    earlyFailover,
+    readOnlyOption: lease ? "lease" : "safe",
     maxMessageSizeBytes: tight ? prng.range(8, 64) : 1024 * 1024,
     maxInflightMessages: tight ? prng.range(1, 4) : 256,
     maxInflightBytes: tight ? prng.range(16, 256) : 32 * 1024 * 1024,
@@ -75,12 +91,14 @@ export function drawScenario(prng: Prng, nodeIds: readonly number[]): Scenario {
       maxUnits: latencyMaxUnits,
       spikeProbability: prng.chance(0.5) ? prng.next() * 0.1 : 0,
       spikeMaxUnits: prng.range(500, 6 * UNITS_PER_TICK),
+      lateProbability: prng.chance(0.5) ? prng.next() * 0.005 : 0,
+      lateMaxUnits: prng.range(10, 60) * UNITS_PER_TICK,
     },
     faultLoss: {
       dropProbability: prng.next() * 0.2,
       duplicateProbability: prng.next() * 0.1,
     },
-    faultEveryTicks: prng.range(15, 60),
+    faultEveryTicks: prng.range(5, 60),
     downTicksMin: 10,
     downTicksMax: prng.range(30, 250),
     snapshotEveryEntries: prng.range(5, 60),
@@ -89,5 +107,32 @@ export function drawScenario(prng: Prng, nodeIds: readonly number[]): Scenario {
     thinkTicksMax: prng.range(1, 8),
     readFraction: 0.2 + prng.next() * 0.3,
     membershipChanges: prng.chance(0.6),
+    addVoterProbability: prng.chance(0.5) ? 0.3 : 0,
+    asyncPersistence: prng.chance(0.5),
+    diskLatencyMinUnits: prng.range(1, 50),
+    diskLatencyMaxUnits: prng.range(50, 800),
   };
+}
+
+/** One line naming the scenario's choices, for reports and replays. */
+export function describeScenario(scenario: Scenario): string {
+  const core = scenario.core;
+  const parts = [
+    `election=${core.electionTimeoutTicks}t heartbeat=${core.heartbeatIntervalTicks}t`,
+    `reads=${core.readOnlyOption}`,
+    core.earlyFailover ? "early-failover" : "",
+    core.maxInflightMessages < 256
+      ? `inflight=${core.maxInflightMessages}/${core.maxInflightBytes}B msg=${core.maxMessageSizeBytes}B`
+      : "",
+    core.maxUncommittedBytes < 1024 ? `uncommitted=${core.maxUncommittedBytes}B` : "",
+    scenario.asyncPersistence
+      ? `async-disk=${scenario.diskLatencyMinUnits}-${scenario.diskLatencyMaxUnits}u`
+      : "sync-disk",
+    `latency=${scenario.latency.minUnits}-${scenario.latency.maxUnits}u`,
+    `faults-every=${scenario.faultEveryTicks}t`,
+    `snapshot-every=${scenario.snapshotEveryEntries}`,
+    `clients=${scenario.clients}`,
+    scenario.membershipChanges ? "membership" : "",
+  ];
+  return parts.filter((part) => part !== "").join(" ");
 }

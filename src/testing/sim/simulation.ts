@@ -14,7 +14,7 @@ import { type InvariantName, InvariantViolation } from "./invariants/violation.t
 import { MembershipAdmin } from "./membership.ts";
 import { Network } from "./network.ts";
 import { Prng } from "./prng.ts";
-import { drawScenario, type Scenario, UNITS_PER_TICK } from "./scenario.ts";
+import { describeScenario, drawScenario, type Scenario, UNITS_PER_TICK } from "./scenario.ts";
 import { Trace } from "./trace.ts";
 import { formatEvent } from "./trace-format.ts";
 import { Workload, type WorkloadStats } from "./workload.ts";
@@ -53,6 +53,8 @@ export interface SimResult {
   /** Digest of the whole event trace: same seed and options => same digest. */
   readonly digest: string;
   readonly events: number;
+  /** The seed's scenario in one line (see scenario.ts). */
+  readonly scenario: string;
   readonly stats: SimStats;
 }
 
@@ -120,6 +122,7 @@ export function runSimulation(options: SimOptions): SimResult {
     initialVoters,
     enabled: options.faults !== false && scenario.membershipChanges,
     electionTimeoutTicks: scenario.core.electionTimeoutTicks,
+    addVoterProbability: scenario.addVoterProbability,
   });
   const faults = new FaultInjector({
     cluster,
@@ -241,6 +244,9 @@ export function runSimulation(options: SimOptions): SimResult {
       case "tick":
         cluster.tick(event.node, event.incarnation);
         return;
+      case "persisted":
+        cluster.persisted(event.node, event.incarnation);
+        return;
       case "deliver":
         cluster.deliver(event.message, event.senderIncarnation);
         return;
@@ -319,6 +325,7 @@ export function runSimulation(options: SimOptions): SimResult {
     ...(violation === undefined ? {} : { violation }),
     digest: formatDigest(trace.digest()),
     events: trace.eventCount,
+    scenario: describeScenario(scenario),
     stats: {
       ...cluster.stats,
       ...workload.stats,
