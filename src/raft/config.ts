@@ -29,6 +29,7 @@ export interface ResolvedConfig {
   readonly readOnlyOption: ReadOnlyOption;
   readonly promotionMaxLagEntries: number;
   readonly maxPendingReadIndex: number;
+  readonly snapshotRetryTicks: number;
 }
 
 /**
@@ -60,6 +61,9 @@ export const DEFAULT_RAFT_CONFIG = {
   promotionMaxLagEntries: 1000,
   maxPendingReadIndex: 4096,
 } as const;
+
+/** Default snapshotRetryTicks, in election timeouts. */
+export const SNAPSHOT_RETRY_ELECTION_TIMEOUTS = 10;
 
 function positiveInteger(name: string, value: number): number {
   if (!Number.isSafeInteger(value) || value < 1) {
@@ -118,7 +122,15 @@ export function resolveConfig(config: RaftConfig): ResolvedConfig {
       "maxPendingReadIndex",
       config.maxPendingReadIndex ?? d.maxPendingReadIndex,
     ),
+    snapshotRetryTicks: 0,
   };
+  // Default: ten election timeouts, long enough for the node layer's chunked transfer of a
+  // moderate snapshot; a node layer moving large snapshots sets it higher.
+  const electionTicks = resolved.electionTimeoutTicks;
+  (resolved as { snapshotRetryTicks: number }).snapshotRetryTicks = positiveInteger(
+    "snapshotRetryTicks",
+    config.snapshotRetryTicks ?? SNAPSHOT_RETRY_ELECTION_TIMEOUTS * electionTicks,
+  );
   if (resolved.heartbeatIntervalTicks >= resolved.electionTimeoutTicks) {
     throw new RaftError(
       "INVALID_CONFIG",

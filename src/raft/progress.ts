@@ -17,6 +17,8 @@ export class MemberProgress {
   state: ProgressState = "probe";
   /** Index of the snapshot in transfer (state "snapshot"). */
   pendingSnapshot = 0;
+  /** The leader's tick counter when the snapshot was sent. */
+  snapshotSentTick = 0;
   /** In probe state: an append was sent and is not answered yet. */
   probeSent = false;
   isLearner: boolean;
@@ -61,9 +63,10 @@ export class MemberProgress {
     this.next = this.match + 1;
   }
 
-  becomeSnapshot(snapshotIndex: number): void {
+  becomeSnapshot(snapshotIndex: number, nowTick: number): void {
     this.resetState("snapshot");
     this.pendingSnapshot = snapshotIndex;
+    this.snapshotSentTick = nowTick;
   }
 
   /** An acknowledgement up to `index`. Returns whether match advanced. */

@@ -416,8 +416,8 @@ export class Raft {
 
   step(m: Message): void {
     if (m.to !== this.id) return;
-    if (m.term === 0) {
-      // Forwarded proposals and read requests carry no term.
+    if (m.type === "propose" || m.type === "read-index") {
+      // Forwarded proposals and read requests carry no term: whoever leads now serves them.
     } else if (m.term > this.term) {
       if (m.type === "vote" || m.type === "pre-vote") {
         // Leader lease (check-quorum, §6 of the dissertation): while we hear from a leader we do
@@ -600,6 +600,19 @@ export class Raft {
 
   private handleHeartbeatResponse(m: Message, pr: MemberProgress): void {
     pr.probeSent = false;
+    // The follower's commit index is in our log (leader completeness), so it is a safe match.
+    // This repairs a lost acknowledgement, in particular of an installed snapshot.
+    if (m.commit > pr.match) pr.maybeUpdate(m.commit);
+    if (pr.state === "snapshot") {
+      if (pr.match >= pr.pendingSnapshot) {
+        pr.becomeProbe();
+      } else if (this.tickCount - pr.snapshotSentTick >= this.cfg.snapshotRetryTicks) {
+        // The follower is alive but the snapshot has not arrived: the message or the transfer
+        // was lost without a reportSnapshot(). Send it again.
+        pr.pendingSnapshot = 0;
+        pr.becomeProbe();
+      }
+    }
     // The follower is alive: let one more append through a full window.
     if (pr.state === "replicate" && pr.inflights.full()) pr.inflights.freeFirstOne();
     if (pr.match < this.log.lastIndex()) this.maybeSendAppend(m.from, pr, true);
@@ -659,7 +672,7 @@ export class Raft {
       );
     }
     this.send("snapshot", to, this.term, 0, 0, NO_ENTRIES, 0, false, 0, snapshot, undefined);
-    pr.becomeSnapshot(snapshot.metadata.index);
+    pr.becomeSnapshot(snapshot.metadata.index, this.tickCount);
     return true;
   }
 
@@ -750,7 +763,19 @@ export class Raft {
   private handleHeartbeat(m: Message): void {
     this.log.commitTo(m.commit);
     this.foldCommittedConfChanges();
-    this.sendControl("heartbeat-response", m.from, this.term, false, m.context);
+    this.send(
+      "heartbeat-response",
+      m.from,
+      this.term,
+      0,
+      0,
+      NO_ENTRIES,
+      this.log.committed,
+      false,
+      0,
+      undefined,
+      m.context,
+    );
   }
 
   private handleSnapshot(m: Message): void {

@@ -96,6 +96,7 @@ export interface Message {
   /** append: index of the entry before `entries`; vote: last log index; response: match/hint index. */
   readonly index: number;
   readonly entries: readonly Entry[];
+  /** append / heartbeat: the leader's commit index; heartbeat-response: the follower's. */
   readonly commit: number;
   readonly reject: boolean;
   /** append-response rejections: the follower's last index (fast backtracking). */
@@ -203,6 +204,13 @@ export interface RaftConfig {
    * commit of its term); past it `readIndex` fails with TOO_MANY_PENDING_READS.
    */
   readonly maxPendingReadIndex?: number;
+  /**
+   * A snapshot sent to a follower that still answers heartbeats but has not reported it
+   * installed (nor been reported by `reportSnapshot`) is sent again after this many ticks.
+   * Repairs a lost snapshot message; the node layer, if still moving the same snapshot, ignores
+   * the repeat. Default: 10 election timeouts. Longer for large snapshots on slow links.
+   */
+  readonly snapshotRetryTicks?: number;
 }
 
 export interface Progress {

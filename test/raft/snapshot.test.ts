@@ -192,3 +192,53 @@ test("a snapshot whose last entry the follower already has only fast-forwards th
   );
   assert.equal(net.node(2).status().commit, snapIndex);
 });
+
+test("a lost snapshot message is sent again after snapshotRetryTicks while the follower answers heartbeats", () => {
+  const net = new Network([1, 2, 3], { snapshotRetryTicks: 20 });
+  net.elect(1);
+  net.crash(3);
+  for (let i = 0; i < 20; i++) net.node(1).propose(bytes(`v${i}`));
+  net.stabilize();
+  compact(net, 1);
+  net.restart(3);
+  net.up(3);
+  let dropped = 0;
+  net.dropIf = (m) => m.type === "snapshot" && dropped++ === 0;
+  net.tick(5);
+  assert.equal(dropped, 1);
+  assert.equal(
+    net.node(1).status().progress.get(3)?.state,
+    "snapshot",
+    "waiting for the lost snapshot",
+  );
+  net.tick(20);
+  assert.equal(
+    net.node(3).status().commit,
+    net.node(1).status().commit,
+    "sent again and installed",
+  );
+});
+
+test("a lost acknowledgement of an installed snapshot is repaired by the next heartbeat response", () => {
+  const net = laggingFollowerScenario();
+  const snapIndex = net.member(1).storage.snapshot().metadata.index;
+  let dropped = 0;
+  net.dropIf = (m) =>
+    m.type === "append-response" &&
+    m.from === 3 &&
+    !m.reject &&
+    m.index === snapIndex &&
+    ++dropped > 0;
+  net.tick(2);
+  assert.equal(dropped, 1);
+  assert.equal(net.member(3).storage.snapshot().metadata.index, snapIndex, "installed");
+  net.dropIf = () => false;
+  net.tick(2);
+  const pr = net.node(1).status().progress.get(3);
+  assert.equal(pr?.state, "probe", "out of the snapshot state");
+  assert.equal(pr?.match, snapIndex);
+  net.node(1).propose(bytes("after"));
+  net.stabilize();
+  assert.equal(net.node(1).status().progress.get(3)?.state, "replicate");
+  assert.deepEqual(net.appliedData(3), ["after"]);
+});
