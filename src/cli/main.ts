@@ -4,7 +4,10 @@
 import { readFileSync } from "node:fs";
 import { Command } from "commander";
 import { registerCheckHistoryCommand } from "./check-history.ts";
+import { registerClusterCommands } from "./cluster-commands.ts";
 import { registerLbCommand } from "./lb.ts";
+import { registerNode } from "./node.ts";
+import { registerUp } from "./up.ts";
 
 function packageVersion(): string {
   const packageJsonUrl = new URL("../../package.json", import.meta.url);
@@ -19,6 +22,9 @@ export function buildProgram(): Command {
     .description("Hot-hot redundancy for real services: replicated, self-healing, load-balanced.")
     .version(packageVersion(), "-v, --version", "print the version and exit")
     .showHelpAfterError("(run `hothot --help` for usage)");
+  registerUp(program);
+  registerNode(program);
+  registerClusterCommands(program);
   registerCheckHistoryCommand(program);
   registerLbCommand(program);
   return program;

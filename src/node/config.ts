@@ -32,6 +32,11 @@ export const nodeConfigSchema = z
     listen: z.strictObject({ api: hostPort, peer: hostPort }),
     /** The initial voters when the data directory is empty; ignored once the cluster exists. */
     members: z.array(memberSchema).min(1),
+    /**
+     * Join an existing cluster instead of founding one: start with no voters and wait to be
+     * added (as a learner) by the cluster's leader. `members` then lists the existing members.
+     */
+    join: z.boolean().default(false),
     /** Cluster secret for peer authentication (HMAC). Or `secretFile`. */
     secret: z.string().min(16, "the cluster secret must be at least 16 characters").optional(),
     secretFile: z.string().min(1).optional(),

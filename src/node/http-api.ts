@@ -168,7 +168,7 @@ async function handle(context: RouteContext, options: HttpApiOptions): Promise<v
       return events(context, member, options.eventPingIntervalMs ?? 5000);
     case "/metrics": {
       if (method !== "GET") return methodNotAllowed(response, ["GET"]);
-      const text = await member.metrics();
+      const text = await member.metricsText();
       response.writeHead(200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" });
       response.end(text);
       return;

@@ -10,4 +10,6 @@ export {
   type LocalNode,
   nodeCommand,
 } from "./local-cluster.ts";
+export { ClusterMember, type MemberOptions } from "./member.ts";
 export * from "./member-api.ts";
+export { createLogger, type RunningNode, startNode } from "./run-node.ts";

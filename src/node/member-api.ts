@@ -122,7 +122,7 @@ export interface MemberApi {
   promote(id: number): Promise<void>;
   removeMember(id: number): Promise<void>;
   /** Prometheus exposition text. */
-  metrics(): Promise<string>;
+  metricsText(): Promise<string>;
 }
 
 export const memberAddSchema = z.strictObject({

@@ -93,7 +93,7 @@ class FakeMember implements MemberApi {
   async addLearner() {}
   async promote() {}
   async removeMember() {}
-  async metrics() {
+  async metricsText() {
     return "# metrics\n";
   }
 }

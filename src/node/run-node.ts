@@ -1,0 +1,72 @@
+// Runs one member as a process: opens its data, starts the peer transport and the client API,
+// and stops cleanly on SIGTERM / SIGINT.
+import type { Server } from "node:http";
+import pino, { type Logger } from "pino";
+import { hostOf, type NodeConfig, portOf, resolveSecret } from "./config.ts";
+import { createHttpApi } from "./http-api.ts";
+import { ClusterMember } from "./member.ts";
+
+export interface RunningNode {
+  readonly member: ClusterMember;
+  readonly server: Server;
+  readonly logger: Logger;
+  close(): Promise<void>;
+}
+
+export function createLogger(config: NodeConfig): Logger {
+  const options = { level: config.log.level, base: { node: config.id, pid: process.pid } };
+  if (config.log.pretty) {
+    return pino(
+      options,
+      pino.transport({
+        target: "pino-pretty",
+        options: { colorize: false, translateTime: "HH:MM:ss.l" },
+      }),
+    );
+  }
+  return pino(options);
+}
+
+export async function startNode(
+  config: NodeConfig,
+  logger = createLogger(config),
+): Promise<RunningNode> {
+  const member = await ClusterMember.open({ config, secret: resolveSecret(config), logger });
+  const server = createHttpApi({
+    member,
+    maxKeyBytes: config.limits.maxKeyBytes,
+    maxValueBytes: config.limits.maxValueBytes,
+    ...(config.token ? { token: config.token } : {}),
+    onRequest: (route, method, status, durationMs) => {
+      member.metrics.requests.inc({ route, method, status: String(status) });
+      member.metrics.requestSeconds.observe({ route }, durationMs / 1000);
+    },
+  });
+  await member.start();
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(portOf(config.listen.api), hostOf(config.listen.api), () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  logger.info(
+    { api: config.listen.api, peer: config.listen.peer, dataDir: config.dataDir },
+    "node started",
+  );
+  let closing: Promise<void> | undefined;
+  return {
+    member,
+    server,
+    logger,
+    close() {
+      closing ??= (async () => {
+        server.close();
+        server.closeAllConnections();
+        await member.close();
+        logger.info("node stopped");
+      })();
+      return closing;
+    },
+  };
+}
