@@ -579,7 +579,9 @@ export class LogStore {
       while (written < group.bytes) {
         // Short write (the kernel may split large vectors): write the rest.
         const rest = Buffer.concat(group.buffers).subarray(written);
-        written += await writevAll(fd, [rest], start + written);
+        const more = await writevAll(fd, [rest], start + written);
+        if (more === 0) throw new Error(`writev made no progress at offset ${start + written}`);
+        written += more;
       }
     } catch (error) {
       // Cut off whatever part of the group reached the file, so the segment ends at a record
