@@ -23,10 +23,9 @@ export async function loadTlsFiles(options: TlsFileOptions): Promise<LoadedTls> 
       );
     }
   };
-  const [key, cert, ca] = await Promise.all([
-    read("keyFile", options.keyFile),
-    read("certFile", options.certFile),
-    read("caFile", options.caFile),
-  ]);
+  // One after the other, so the first missing file is always the one named in the error.
+  const key = await read("keyFile", options.keyFile);
+  const cert = await read("certFile", options.certFile);
+  const ca = await read("caFile", options.caFile);
   return { key, cert, ca, verifyHostname: options.verifyHostname ?? true };
 }
