@@ -16,6 +16,7 @@ export {
   type ParallelCheckOptions,
 } from "./parallel.ts";
 export { detectFormat, HISTORY_FORMATS, parseHistory } from "./parse.ts";
+export type { JsonlEvent, JsonlTime, JsonlValue } from "./parse-jsonl.ts";
 export type {
   CheckResult,
   History,

@@ -7,6 +7,41 @@ import { HistoryParseError } from "./errors.ts";
 import { HistoryBuilder } from "./history-builder.ts";
 import type { History, ModelName, OperationKind, Outcome, Value } from "./types.ts";
 
+/** JSON value of a register or key in the format: strings, numbers, null (absent). */
+export type JsonlValue = string | number | null;
+/** Timestamp fields: one unit for the whole file, or none at all. */
+export type JsonlTime = { readonly timeMs?: number } | { readonly timeNs?: number | string };
+
+/** The lines a history writer produces, as types (docs/checker.md describes them). */
+export type JsonlEvent =
+  | {
+      readonly type: "meta";
+      readonly version: 1;
+      readonly model?: ModelName;
+      readonly initialValue?: JsonlValue;
+    }
+  | ({
+      readonly type: "invoke";
+      readonly process: string | number;
+      readonly key?: string;
+    } & (
+      | { readonly op: "read" | "get" | "delete" }
+      | { readonly op: "write" | "put"; readonly value: JsonlValue }
+      | { readonly op: "append"; readonly value: string }
+      | { readonly op: "cas"; readonly from: JsonlValue; readonly to: JsonlValue }
+    ) &
+      JsonlTime)
+  | ({
+      readonly type: "complete";
+      readonly process: string | number;
+      readonly outcome: "ok" | "fail" | "unknown" | "info";
+      readonly op?: string;
+      /** Required for an ok read/get. */
+      readonly value?: JsonlValue;
+      /** For an ok cas; default true. */
+      readonly swapped?: boolean;
+    } & JsonlTime);
+
 const KINDS: ReadonlyMap<string, OperationKind> = new Map(
   Object.entries({
     read: "read",

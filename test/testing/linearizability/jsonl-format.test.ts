@@ -2,7 +2,11 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { test } from "node:test";
-import { checkHistory, parseHistory } from "../../../src/testing/linearizability/index.ts";
+import {
+  checkHistory,
+  type JsonlEvent,
+  parseHistory,
+} from "../../../src/testing/linearizability/index.ts";
 import { check, complete, invoke, jsonl } from "./helpers.ts";
 
 test("the example in docs/checker.md parses and is linearizable as the text says", () => {
@@ -80,4 +84,29 @@ test('"info" is accepted as an unknown outcome', () => {
     complete(2, 6, { value: null }),
   ]);
   assert.equal(result.verdict, "linearizable");
+});
+
+test("events typed as JsonlEvent, as a history writer produces them, parse back", () => {
+  const events: JsonlEvent[] = [
+    { type: "meta", version: 1, model: "kv" },
+    { type: "invoke", process: "client-1", op: "put", key: "a", value: "1", timeMs: 10.25 },
+    { type: "invoke", process: "client-2", op: "cas", key: "a", from: "1", to: "2", timeMs: 10.5 },
+    { type: "complete", process: "client-1", outcome: "ok", timeMs: 11 },
+    { type: "complete", process: "client-2", outcome: "ok", swapped: true, timeMs: 12 },
+    { type: "invoke", process: "client-1", op: "get", key: "a", timeMs: 13 },
+    { type: "complete", process: "client-1", outcome: "ok", value: "2", timeMs: 14 },
+  ];
+  const history = parseHistory(
+    jsonl(events as unknown as Record<string, unknown>[]),
+    "typed.jsonl",
+  );
+  assert.deepEqual(
+    history.operations.map((operation) => [operation.process, operation.kind, operation.outcome]),
+    [
+      ["client-1", "write", "ok"],
+      ["client-2", "cas", "ok"],
+      ["client-1", "read", "ok"],
+    ],
+  );
+  assert.equal(checkHistory(history).verdict, "linearizable");
 });
