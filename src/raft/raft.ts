@@ -441,8 +441,11 @@ export class Raft {
         // A stale leader (e.g. after a partition) would otherwise never learn of the new term:
         // with pre-vote/check-quorum nobody bumps terms through it. Tell it.
         this.sendAppendResponse(m.from, 0);
-      } else if (m.type === "pre-vote") {
-        this.sendControl("pre-vote-response", m.from, this.term, true, undefined);
+      } else if (m.type === "pre-vote" || m.type === "vote") {
+        // Refuse with our term (Raft §5.1): a stale candidate catches up at once instead of
+        // climbing one term per election timeout.
+        const resp = m.type === "vote" ? "vote-response" : "pre-vote-response";
+        this.sendControl(resp, m.from, this.term, true, undefined);
       }
       return;
     }
