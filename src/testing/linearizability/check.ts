@@ -83,6 +83,12 @@ export function prepareCheck(history: History, options: CheckOptions = {}): Prep
   checkKinds(history, model);
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const maxCacheBytes = options.maxCacheBytes ?? DEFAULT_MAX_CACHE_BYTES;
+  // A NaN or negative budget would silently disable the limit or make every check unknown.
+  if (!(timeoutMs > 0) || !(maxCacheBytes > 0)) {
+    throw new RangeError(
+      `timeoutMs and maxCacheBytes must be positive, got ${timeoutMs} and ${maxCacheBytes}`,
+    );
+  }
   const deadline = started + timeoutMs;
   const parts = [...model.partition(history.operations).entries()].map(([key, operations]) => ({
     key,

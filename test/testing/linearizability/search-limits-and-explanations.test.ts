@@ -149,3 +149,12 @@ test("explanations cut the history at the point of failure", () => {
   assert.equal(shrunk.violation?.partitionSize, 2);
   assert.equal(shrunk.violation?.blocking.invokeLine, 3);
 });
+
+test("limits must be positive numbers", () => {
+  const events = [invoke(1, "write", 0, { value: 1 }), complete(1, 1)];
+  assert.throws(
+    () => check(events, { timeoutMs: Number.NaN }),
+    /timeoutMs and maxCacheBytes must be positive/,
+  );
+  assert.throws(() => check(events, { maxCacheBytes: 0 }), /must be positive/);
+});
