@@ -7,16 +7,20 @@
 import { parseArgs } from "node:util";
 import {
   formatReport,
+  type Mutation,
   replayCommand,
   runSeeds,
   runSimulation,
   type SimResult,
 } from "./sim/index.ts";
 
+const MUTATIONS: readonly Mutation[] = ["local-reads", "lose-log-tail"];
+
 const USAGE = `usage:
   npm run sim -- --seeds N [--from S] [--nodes 3|5] [--ticks T] [--workers W] [--no-faults]
   npm run sim -- --seed S [--nodes 3|5] [--ticks T] [--verbose]
-defaults: --from 1 --nodes 3 --ticks 2000 --workers 1`;
+defaults: --from 1 --nodes 3 --ticks 2000 --workers 1
+--mutation local-reads|lose-log-tail plants a deliberate bug (to see what a violation report looks like)`;
 
 /** Violations printed in full; the rest are listed by seed only. */
 const MAX_REPORTS = 5;
@@ -44,6 +48,7 @@ function parse() {
       workers: { type: "string" },
       verbose: { type: "boolean", default: false },
       "no-faults": { type: "boolean", default: false },
+      mutation: { type: "string" },
       help: { type: "boolean", default: false },
     },
     strict: true,
@@ -54,6 +59,10 @@ function parse() {
     throw new UsageError("give either --seed or --seeds, not both");
   if (values.verbose && values.seed === undefined)
     throw new UsageError("--verbose replays one seed: add --seed S");
+  const mutation = values.mutation as Mutation | undefined;
+  if (mutation !== undefined && !MUTATIONS.includes(mutation)) {
+    throw new UsageError(`--mutation must be one of ${MUTATIONS.join(", ")}, got "${mutation}"`);
+  }
   return {
     help: values.help,
     single: values.seed === undefined ? undefined : integer("seed", values.seed, 0),
@@ -64,6 +73,7 @@ function parse() {
     workers: integer("workers", values.workers, 1),
     verbose: values.verbose,
     faults: !values["no-faults"],
+    mutation,
   };
 }
 
@@ -91,6 +101,7 @@ async function main(): Promise<number> {
       nodes: args.nodes,
       ticks: args.ticks,
       faults: args.faults,
+      ...(args.mutation === undefined ? {} : { mutation: args.mutation }),
       ...(args.verbose ? { sink: (line: string) => process.stdout.write(`${line}\n`) } : {}),
     });
     const elapsedSec = (performance.now() - started) / 1000;
@@ -135,6 +146,7 @@ async function main(): Promise<number> {
     ticks: args.ticks,
     workers: Math.max(1, args.workers),
     faults: args.faults,
+    ...(args.mutation === undefined ? {} : { mutation: args.mutation }),
     onResult,
   });
   for (const failure of summary.failures.slice(0, MAX_REPORTS)) {

@@ -1,5 +1,6 @@
 // Public entry of the deterministic cluster simulator (see docs/simulator.md).
 
+export type { Mutation } from "./cluster.ts";
 export { chainDigest, formatDigest, Hasher } from "./digest.ts";
 export {
   AcknowledgedWritesChecker,

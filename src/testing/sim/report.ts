@@ -3,10 +3,12 @@
 import type { SimResult } from "./simulation.ts";
 
 export function replayCommand(
-  result: Pick<SimResult, "seed" | "nodes" | "ticks">,
+  result: Pick<SimResult, "seed" | "nodes" | "ticks" | "mutation">,
   faults = true,
 ): string {
-  return `npm run sim -- --seed ${result.seed} --nodes ${result.nodes} --ticks ${result.ticks}${faults ? "" : " --no-faults"} --verbose`;
+  const noFaults = faults ? "" : " --no-faults";
+  const mutation = result.mutation === undefined ? "" : ` --mutation ${result.mutation}`;
+  return `npm run sim -- --seed ${result.seed} --nodes ${result.nodes} --ticks ${result.ticks}${noFaults}${mutation} --verbose`;
 }
 
 export function formatReport(result: SimResult, faults = true): string {

@@ -46,6 +46,7 @@ export interface SimResult {
   readonly seed: number;
   readonly nodes: number;
   readonly ticks: number;
+  readonly mutation?: Mutation;
   /** Ticks simulated in total (fault phase plus liveness phase until convergence). */
   readonly simulatedTicks: number;
   readonly ok: boolean;
@@ -320,6 +321,7 @@ export function runSimulation(options: SimOptions): SimResult {
     seed: options.seed,
     nodes: options.nodes,
     ticks: options.ticks,
+    ...(options.mutation === undefined ? {} : { mutation: options.mutation }),
     simulatedTicks: tick,
     ok: violation === undefined,
     ...(violation === undefined ? {} : { violation }),
