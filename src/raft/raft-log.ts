@@ -148,7 +148,7 @@ export class RaftLog {
       unstable.truncateAndAppend([entry], 0, 1);
       return;
     }
-    unstable.entries.push(entry);
+    unstable.push(entry);
   }
 
   private appendRange(ents: readonly Entry[], from: number, to: number): number {
@@ -231,12 +231,15 @@ export class RaftLog {
     let size = 0;
     for (const e of result) size += entryBytes(e);
     const ents = this.unstable.entries;
-    for (let i = lo; i < hi; i++) {
-      const e = ents[i - offset]!;
-      size += entryBytes(e);
-      if (size > maxBytes && result.length > 0) break;
-      result.push(e);
+    // Find the byte-limited end first, then copy once at exact size.
+    let end = lo;
+    while (end < hi) {
+      size += entryBytes(ents[end - offset]!);
+      if (size > maxBytes && (result.length > 0 || end > lo)) break;
+      end++;
     }
+    if (result.length === 0) return ents.slice(lo - offset, end - offset);
+    for (let i = lo; i < end; i++) result.push(ents[i - offset]!);
     return result;
   }
 

@@ -111,7 +111,7 @@ export class RaftNode implements RaftNodeApi {
     r.flush();
     const log = r.log;
     const unstable = log.unstable;
-    const entries = unstable.entries.length > 0 ? unstable.entries.slice() : NO_ENTRIES;
+    const entries = unstable.entries.length > 0 ? unstable.handOut() : NO_ENTRIES;
     const snapshot = unstable.snapshot;
     const committedEntries = log.hasNextEntries()
       ? log.nextEntries(r.cfg.maxCommittedBytesPerReady)

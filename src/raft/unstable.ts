@@ -6,8 +6,10 @@ import { type Entry, RaftError, type Snapshot } from "./types.ts";
 
 export class Unstable {
   snapshot: Snapshot | undefined = undefined;
+  /** Replaced, never mutated, while `shared` (see handOut). */
   entries: Entry[] = [];
   offset: number;
+  private shared = false;
 
   constructor(offset: number) {
     this.offset = offset;
@@ -45,6 +47,7 @@ export class Unstable {
     if (t === term && index >= this.offset) {
       const n = index + 1 - this.offset;
       this.entries = n >= this.entries.length ? [] : this.entries.slice(n);
+      this.shared = false;
       this.offset = index + 1;
     }
   }
@@ -58,6 +61,7 @@ export class Unstable {
   restore(snapshot: Snapshot): void {
     this.offset = snapshot.metadata.index + 1;
     this.entries = [];
+    this.shared = false;
     this.snapshot = snapshot;
   }
 
@@ -65,16 +69,47 @@ export class Unstable {
   truncateAndAppend(ents: readonly Entry[], from: number, to: number): void {
     const after = ents[from]!.index;
     if (after === this.offset + this.entries.length) {
+      if (this.entries.length === 0) {
+        // The common case after advance(): one exact-size copy instead of growing by push.
+        this.entries = ents.slice(from, to);
+        this.shared = false;
+        return;
+      }
+      this.ownEntries();
       for (let i = from; i < to; i++) this.entries.push(ents[i]!);
     } else if (after <= this.offset) {
       // Replaces everything unstable; the persisted entries at >= after are overwritten when
       // these are persisted (the Ready contract), and shadowed until then.
       this.offset = after;
       this.entries = ents.slice(from, to);
+      this.shared = false;
     } else {
       const kept = this.entries.slice(0, after - this.offset);
       for (let i = from; i < to; i++) kept.push(ents[i]!);
       this.entries = kept;
+      this.shared = false;
+    }
+  }
+
+  /**
+   * Hands the entries array out (Ready.entries) without copying. The array is shared until
+   * the next change here, which copies first (copy on write), so the caller's view is stable.
+   */
+  handOut(): readonly Entry[] {
+    this.shared = true;
+    return this.entries;
+  }
+
+  /** Appends one entry (the leader's proposals). */
+  push(entry: Entry): void {
+    this.ownEntries();
+    this.entries.push(entry);
+  }
+
+  private ownEntries(): void {
+    if (this.shared) {
+      this.entries = this.entries.slice();
+      this.shared = false;
     }
   }
 

@@ -14,6 +14,7 @@ test("hasReady() is false and ready() refuses while a Ready awaits advance()", (
   assert.equal(net.node(1).hasReady(), true);
   const first = net.node(1).ready();
   net.node(1).propose(bytes("y"));
+  assert.equal(first.entries.length, 1, "a Ready being handled does not change under the caller");
   assert.equal(net.node(1).hasReady(), false);
   assert.throws(
     () => net.node(1).ready(),
