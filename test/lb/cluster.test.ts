@@ -214,3 +214,34 @@ test("without event streams, cluster mode finds the leader through /v1/health/le
     await Promise.all(nodes.map(kill9));
   }
 });
+
+test("with two worker processes, every worker switches writes to the new leader", async () => {
+  const nodes = await Promise.all([1, 2].map((id) => startFakeNode(id)));
+  await announce(nodes, nodes, 1, 2);
+  const lb = await startTestLb({
+    workers: 2,
+    cluster: { seeds: [nodes[0]!.api], leaderPollIntervalMs: 60_000 },
+    ...slowFallbacks,
+  });
+  try {
+    await waitFor(() => lb.status().leader === nameOf(nodes[0]!), 5000, "leader 1 learned");
+    const closeEach = { connection: "close" }; // new connections spread over both workers
+    const writes = async () => {
+      const targets: string[] = [];
+      for (let index = 0; index < 8; index++) {
+        targets.push(
+          (await get(lb.port, "/v1/kv/x", { method: "PUT", body: "v", headers: closeEach })).body,
+        );
+      }
+      return countBy(targets);
+    };
+    assert.deepEqual(await writes(), { "1": 8 });
+    await announce(nodes, nodes, 2, 3);
+    await waitFor(() => lb.status().leader === nameOf(nodes[1]!), 2000, "leader 2 learned");
+    await new Promise((resolve) => setTimeout(resolve, 50)); // the broadcast reaches the workers
+    assert.deepEqual(await writes(), { "2": 8 });
+  } finally {
+    await lb.close();
+    await Promise.all(nodes.map(kill9));
+  }
+});
