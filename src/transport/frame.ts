@@ -8,6 +8,9 @@
 
 export const FRAME_HEADER_BYTES = 4;
 
+/** Idle time before the OS starts TCP keepalive probes on peer connections. */
+export const TCP_KEEPALIVE_DELAY_MS = 30_000;
+
 export const FrameKind = {
   /** dialer -> acceptor: protocol version, node id, nonce. */
   hello: 1,
@@ -83,7 +86,13 @@ export class FrameDecoder {
   push(chunk: Uint8Array): void {
     if (this.#failed) throw new Error("FrameDecoder used after a decode error");
     if (chunk.length === 0) return;
-    this.#chunks.push(chunk);
+    // Keep plain Uint8Array views (not Buffers): their subarrays are cheaper to make, and the
+    // msgpack decoder hands out binary fields with the type of its input (see codec.ts).
+    this.#chunks.push(
+      chunk.constructor === Uint8Array
+        ? chunk
+        : new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength),
+    );
     this.#bufferedBytes += chunk.length;
   }
 

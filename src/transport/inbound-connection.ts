@@ -5,7 +5,14 @@
 
 import type net from "node:net";
 import type { CloseReason } from "./errors.ts";
-import { encodeFrame, type Frame, FrameDecodeError, FrameDecoder, FrameKind } from "./frame.ts";
+import {
+  encodeFrame,
+  type Frame,
+  FrameDecodeError,
+  FrameDecoder,
+  FrameKind,
+  TCP_KEEPALIVE_DELAY_MS,
+} from "./frame.ts";
 import {
   computeProof,
   createNonce,
@@ -53,6 +60,9 @@ export class InboundConnection {
     this.remoteAddress = `${socket.remoteAddress ?? "?"}:${socket.remotePort ?? "?"}`;
     this.#hooks = hooks;
     socket.setNoDelay(true);
+    // The OS probes idle connections, so one from a machine that vanished is eventually closed
+    // even when that peer never redials.
+    socket.setKeepAlive(true, TCP_KEEPALIVE_DELAY_MS);
     this.#handshakeTimer = setTimeout(
       () => this.close("handshake-timeout"),
       hooks.handshakeTimeoutMs,

@@ -11,7 +11,14 @@ import net from "node:net";
 import tls from "node:tls";
 import { Backoff } from "./backoff.ts";
 import type { CloseReason } from "./errors.ts";
-import { encodeFrame, type Frame, FrameDecodeError, FrameDecoder, FrameKind } from "./frame.ts";
+import {
+  encodeFrame,
+  type Frame,
+  FrameDecodeError,
+  FrameDecoder,
+  FrameKind,
+  TCP_KEEPALIVE_DELAY_MS,
+} from "./frame.ts";
 import {
   computeProof,
   createNonce,
@@ -188,6 +195,7 @@ export class PeerLink {
     this.#phase = "await-challenge";
     this.#blocked = false;
     socket.setNoDelay(true);
+    socket.setKeepAlive(true, TCP_KEEPALIVE_DELAY_MS);
     const decoder = new FrameDecoder(HANDSHAKE_MAX_FRAME_BYTES);
     const nonceDialer = createNonce();
 
