@@ -318,9 +318,16 @@ export class PeerLink {
     const keepalive = this.#options.keepalive;
     if (keepalive !== null) {
       this.#lastHeardAtMs = performance.now();
+      let lastTickAtMs = this.#lastHeardAtMs;
       this.#keepaliveTimer = setInterval(() => {
         if (socket !== this.#socket) return;
-        if (performance.now() - this.#lastHeardAtMs > keepalive.timeoutMs) {
+        const nowMs = performance.now();
+        // A tick that comes very late means this process was stalled (GC, CPU starvation):
+        // the peer's answers may be sitting unread in the socket, since timers run before I/O
+        // in the event loop. Judge the peer on the next tick instead of blaming it for our stall.
+        const stalled = nowMs - lastTickAtMs > keepalive.intervalMs + keepalive.timeoutMs / 2;
+        lastTickAtMs = nowMs;
+        if (!stalled && nowMs - this.#lastHeardAtMs > keepalive.timeoutMs) {
           this.#drop(socket, "keepalive-timeout");
           return;
         }

@@ -215,7 +215,7 @@ test("a client that says nothing is closed after the handshake timeout", async (
   const started = Date.now();
   await socketClosed(socket);
   const elapsedMs = Date.now() - started;
-  assert.ok(elapsedMs >= 100 && elapsedMs < 2000, `closed after ${elapsedMs} ms`);
+  assert.ok(elapsedMs >= 100 && elapsedMs < 5000, `closed after ${elapsedMs} ms`);
   assert.equal(node.stats().refused["handshake-timeout"], 1);
   assert.equal(log.withReason("handshake-timeout").length, 1);
 });

@@ -25,6 +25,10 @@ function peerStats(transport: PeerTransport<TestMessage>, id: number): PeerStats
   return stats;
 }
 
+async function turns(count: number): Promise<void> {
+  for (let turn = 0; turn < count; turn += 1) await new Promise((resolve) => setImmediate(resolve));
+}
+
 const limits = { maxQueueMessages: 50, maxQueueBytes: 4096, maxFrameBytes: 1024 };
 
 test("while a peer is down the queue fills to its limits, then drops and counts", async () => {
@@ -83,12 +87,16 @@ test("a peer that stops reading: the socket is not overfilled and the queue stay
   };
   // Fill the queue again and again until the kernel's socket buffers are full too and the
   // transport stops handing bytes to the socket (bounded: a few MB on loopback).
+  // "Stuck" = three rounds in a row without a byte handed to the socket. Each round also lets
+  // the event loop poll for I/O, so a pending 'drain' is seen even on a starved machine.
   let previousSentBytes = -1;
-  for (let round = 0; round < 500; round += 1) {
+  let stableRounds = 0;
+  for (let round = 0; round < 500 && stableRounds < 3; round += 1) {
     sendUntilRefused();
     await sleep(20);
+    await turns(3);
     const sentBytes = peerStats(a, 2).sentBytes;
-    if (sentBytes === previousSentBytes) break;
+    stableRounds = sentBytes === previousSentBytes ? stableRounds + 1 : 0;
     previousSentBytes = sentBytes;
   }
   assert.ok(peerStats(a, 2).droppedMessages > 0, "sends were eventually refused");
@@ -102,6 +110,7 @@ test("a peer that stops reading: the socket is not overfilled and the queue stay
   }
   assert.equal(refused, 200);
   await sleep(50);
+  await turns(3);
   const stuck = peerStats(a, 2);
   assert.equal(stuck.sentBytes, sentBefore, "no writes while the socket is backed up");
   assert.ok(stuck.queuedBytes <= 256 * 1024 && stuck.queuedMessages <= 1000);

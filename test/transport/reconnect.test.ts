@@ -31,7 +31,7 @@ test("after the peer restarts on the same port, the link comes back and messages
   await waitFor(() => events.length === 1, 2000, "peerDown");
   assert.deepEqual(events, ["down 2 connection-lost"]);
   const downAfterMs = performance.now() - closedAt;
-  assert.ok(downAfterMs < 500, `peerDown ${downAfterMs} ms after the peer closed`);
+  assert.ok(downAfterMs < 2000, `peerDown ${downAfterMs} ms after the peer closed`);
   // Sent while the peer is away: queued and delivered after the restart.
   assert.equal(a.send(2, { while: "down" }), true);
 
