@@ -615,6 +615,33 @@ export class Cluster {
     }
   }
 
+  /**
+   * Once per tick: a node with nothing left to hand out must have reported, through Ready,
+   * exactly the role, leader, term and commit its status shows. A change that never reached a
+   * Ready would leave the node layer acting on stale state (e.g. still routing to a deposed
+   * leader, or never persisting a new term).
+   */
+  checkReportedState(): void {
+    for (const node of this.nodes.values()) {
+      const raft = node.raft;
+      if (raft === undefined || node.pendingReady !== undefined || raft.hasReady()) continue;
+      const status = raft.status();
+      if (
+        status.role !== node.role ||
+        status.leaderId !== node.leaderId ||
+        status.term !== node.term ||
+        status.commit !== node.commit
+      ) {
+        throw new InvariantViolation(
+          "ready-contract",
+          `node ${node.id} has no Ready pending but its status (${status.role}, leader ${status.leaderId}, ` +
+            `term ${status.term}, commit ${status.commit}) differs from what its Readies reported ` +
+            `(${node.role}, leader ${node.leaderId}, term ${node.term}, commit ${node.commit})`,
+        );
+      }
+    }
+  }
+
   /** `reason` for drops: 1 cut link, 2 random loss, 3 receiver down. */
   private traceMessage(kind: "deliver" | "drop", message: Message, reason: number): void {
     this.trace.record(

@@ -85,7 +85,13 @@ export class FaultInjector {
     this.admin = options.admin;
   }
 
+  /** One fault decision: usually one action, sometimes a burst of two to four at once. */
   act(): void {
+    const actions = this.prng.chance(0.15) ? this.prng.range(2, 4) : 1;
+    for (let i = 0; i < actions; i++) this.actOnce();
+  }
+
+  private actOnce(): void {
     let roll = this.prng.int(TOTAL_WEIGHT);
     let action: FaultAction = "heal";
     for (const [name, weight] of WEIGHTS) {

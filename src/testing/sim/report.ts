@@ -13,8 +13,9 @@ export function replayCommand(
 
 export function formatReport(result: SimResult, faults = true): string {
   const violation = result.violation;
-  if (violation === undefined)
-    return `seed ${result.seed}: ok (${result.simulatedTicks} ticks, digest ${result.digest})`;
+  if (violation === undefined) {
+    return `seed ${result.seed}: ok (${result.simulatedTicks} ticks, digest ${result.digest})\n  scenario: ${result.scenario}`;
+  }
   return [
     `VIOLATION seed ${result.seed} (nodes ${result.nodes}, ticks ${result.ticks}) at tick ${violation.tick}`,
     `  scenario:  ${result.scenario}`,

@@ -84,7 +84,11 @@ export function drawScenario(prng: Prng, nodeIds: readonly number[]): Scenario {
     const skew = Math.round((prng.next() * 2 - 1) * skewPercent * (UNITS_PER_TICK / 100));
     tickPeriodUnits.set(id, UNITS_PER_TICK + skew);
   }
-  const latencyMaxUnits = prng.range(50, 600);
+  // One seed in five has a slow network (up to several ticks per message): frequent elections,
+  // split votes and many terms.
+  const latencyMaxUnits = prng.chance(0.2)
+    ? prng.range(600, 4 * UNITS_PER_TICK)
+    : prng.range(50, 600);
   return {
     core,
     tickPeriodUnits,

@@ -192,6 +192,7 @@ export function runSimulation(options: SimOptions): SimResult {
 
   const onClock = (): void => {
     tick++;
+    cluster.checkReportedState();
     if (tick === options.ticks) {
       healedAt = tick;
       faults.healAll();
