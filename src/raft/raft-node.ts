@@ -4,6 +4,7 @@
 
 import { Raft } from "./raft.ts";
 import { entryBytes } from "./raft-log.ts";
+import { readIndex } from "./reads.ts";
 import {
   type ConfChange,
   type Entry,
@@ -63,7 +64,7 @@ export class RaftNode implements RaftNodeApi {
   }
 
   readIndex(context: Uint8Array): void {
-    this.raft.readIndex(context);
+    readIndex(this.raft, context);
   }
 
   transferLeadership(to: NodeId): void {

@@ -1,9 +1,12 @@
-// The Raft algorithm proper: roles, terms, elections, replication, commitment, reads, transfer
-// and membership. Driven by RaftNode (raft-node.ts), which adds the Ready/advance protocol.
+// The Raft algorithm's state and its control flow: roles, terms, time, elections, the step
+// dispatch, proposals and leadership transfer. Replication and commitment (replication.ts),
+// reads (reads.ts) and membership (raft-membership.ts) are functions over this state. Driven by
+// RaftNode (raft-node.ts), which adds the Ready/advance protocol. Fields are public within this
+// folder (index.ts does not export Raft).
 // Paper references: "§5.x" is the Raft paper (Ongaro & Ousterhout 2014), "diss. §x" the
 // dissertation (Ongaro 2014).
 
-import { applyConfChange, decodeConfChange, encodeConfChange } from "./conf-change.ts";
+import { decodeConfChange, encodeConfChange } from "./conf-change.ts";
 import { type ResolvedConfig, resolveConfig } from "./config.ts";
 import { Membership } from "./membership.ts";
 import {
@@ -12,10 +15,29 @@ import {
   makeMessage,
   NO_ENTRIES,
 } from "./messages.ts";
-import { MemberProgress } from "./progress.ts";
-import { committedIndex, isQuorum, voteResult } from "./quorum.ts";
-import { entryBytes, RaftLog } from "./raft-log.ts";
+import type { MemberProgress } from "./progress.ts";
+import { isQuorum, voteResult } from "./quorum.ts";
+import { RaftLog } from "./raft-log.ts";
+import {
+  checkConfChange,
+  foldCommittedConfChanges,
+  onConfChangeAppended,
+  syncProgress,
+  trackConfEntries,
+} from "./raft-membership.ts";
 import { ReadOnlyQueue } from "./read-only.ts";
+import { handleReadIndex } from "./reads.ts";
+import {
+  bcastAppend,
+  bcastHeartbeat,
+  handleAppend,
+  handleAppendResponse,
+  handleHeartbeat,
+  handleHeartbeatResponse,
+  handleSnapshot,
+  maybeCommit,
+  maybeSendAppend,
+} from "./replication.ts";
 import {
   type ConfChange,
   type ConfState,
@@ -51,8 +73,8 @@ export class Raft {
   role: Role = "follower";
 
   /** Outgoing messages, handed out (and replaced) by takeMessages(). */
-  private msgs: Message[] = [];
-  private readStates: ReadState[] = [];
+  msgs: Message[] = [];
+  readStates: ReadState[] = [];
 
   readonly membership: Membership;
 
@@ -62,27 +84,27 @@ export class Raft {
 
   /** On the leader: every member's progress (including its own). */
   readonly progress = new Map<NodeId, MemberProgress>();
-  private readonly votes = new Map<NodeId, boolean>();
+  readonly votes = new Map<NodeId, boolean>();
 
   electionElapsed = 0;
-  private heartbeatElapsed = 0;
-  private randomizedElectionTimeout = 0;
+  heartbeatElapsed = 0;
+  randomizedElectionTimeout = 0;
   /** Monotonic tick counter, for lastContactTicks. */
-  private tickCount = 0;
+  tickCount = 0;
 
   /** Early failover: the node layer reported the leader lost since we last heard from it. */
   leaderLost = false;
   /** Ticks until the hinted pre-vote starts; -1 = none scheduled. */
-  private leaderLostDelayTicks = -1;
+  leaderLostDelayTicks = -1;
 
   leadTransferee: NodeId = NO_NODE;
-  private uncommittedBytes = 0;
-  private readonly readOnly: ReadOnlyQueue;
+  uncommittedBytes = 0;
+  readonly readOnly: ReadOnlyQueue;
   /** ReadIndex requests that arrived before the leader committed an entry of its term. */
-  private waitingReads: WaitingRead[] = [];
+  waitingReads: WaitingRead[] = [];
   /** Appends are batched: proposals mark this and the broadcast happens once per Ready. */
-  private needsBroadcast = false;
-  private readonly matchScratch: number[] = [];
+  needsBroadcast = false;
+  readonly matchScratch: number[] = [];
 
   constructor(config: RaftConfig) {
     this.cfg = resolveConfig(config);
@@ -100,14 +122,14 @@ export class Raft {
     const last = storage.lastIndex();
     for (let lo = first; lo <= last; ) {
       const batch = storage.entries(lo, last + 1, 4 * 1024 * 1024);
-      this.trackConfEntries(batch, 0);
+      trackConfEntries(this, batch, 0);
       lo += batch.length;
     }
 
     this.term = hardState.term;
     this.vote = hardState.vote;
     this.log.commitTo(hardState.commit);
-    this.foldCommittedConfChanges();
+    foldCommittedConfChanges(this);
     const applied = this.cfg.appliedIndex;
     if (applied > this.log.committed) {
       throw new RaftError(
@@ -137,7 +159,7 @@ export class Raft {
     return this.msgs.length > 0 || this.readStates.length > 0;
   }
 
-  private send(
+  send(
     type: MessageType,
     to: NodeId,
     term: number,
@@ -173,8 +195,40 @@ export class Raft {
     if (!this.needsBroadcast) return;
     this.needsBroadcast = false;
     if (this.role !== "leader") return;
-    this.maybeCommit();
-    if (this.role === "leader") this.bcastAppend();
+    maybeCommit(this);
+    if (this.role === "leader") bcastAppend(this);
+  }
+
+  sendTimeoutNow(to: NodeId): void {
+    this.sendControl("timeout-now", to, this.term, false, undefined);
+  }
+
+  /** A message without log payload: vote responses, heartbeat responses, timeout-now. */
+  sendControl(
+    type: MessageType,
+    to: NodeId,
+    term: number,
+    reject: boolean,
+    context: Uint8Array | undefined,
+  ): void {
+    this.send(type, to, term, 0, 0, NO_ENTRIES, 0, reject, 0, undefined, context);
+  }
+
+  /** An accepting append-response: the follower's log matches the leader's up to `index`. */
+  sendAppendResponse(to: NodeId, index: number): void {
+    this.send(
+      "append-response",
+      to,
+      this.term,
+      0,
+      index,
+      NO_ENTRIES,
+      0,
+      false,
+      0,
+      undefined,
+      undefined,
+    );
   }
 
   // ---- roles ---------------------------------------------------------------------------------
@@ -188,7 +242,7 @@ export class Raft {
     return this.isVoter(this.id);
   }
 
-  private reset(term: number): void {
+  reset(term: number): void {
     if (this.term !== term) {
       this.term = term;
       this.vote = NO_NODE;
@@ -208,7 +262,7 @@ export class Raft {
     this.leaderLostDelayTicks = -1;
   }
 
-  private resetRandomizedElectionTimeout(): void {
+  resetRandomizedElectionTimeout(): void {
     const timeout = this.cfg.electionTimeoutTicks;
     const r = this.cfg.random();
     if (!(r >= 0 && r < 1))
@@ -222,7 +276,7 @@ export class Raft {
     this.role = "follower";
   }
 
-  private becomePreCandidate(): void {
+  becomePreCandidate(): void {
     // A pre-candidate does not bump its term or vote: losing a pre-vote leaves no trace (§9.6).
     this.role = "pre-candidate";
     this.votes.clear();
@@ -232,7 +286,7 @@ export class Raft {
     this.leaderLostDelayTicks = -1;
   }
 
-  private becomeCandidate(): void {
+  becomeCandidate(): void {
     if (this.role === "leader")
       throw new RaftError("INVARIANT", "a leader cannot become a candidate");
     this.reset(this.term + 1);
@@ -240,13 +294,13 @@ export class Raft {
     this.role = "candidate";
   }
 
-  private becomeLeader(): void {
+  becomeLeader(): void {
     if (this.role === "follower")
       throw new RaftError("INVARIANT", "a follower cannot become leader");
     this.reset(this.term);
     this.lead = this.id;
     this.role = "leader";
-    this.syncProgress();
+    syncProgress(this);
     const self = this.progress.get(this.id);
     if (self !== undefined) {
       self.becomeReplicate();
@@ -266,7 +320,7 @@ export class Raft {
     else this.tickElection();
   }
 
-  private tickElection(): void {
+  tickElection(): void {
     this.electionElapsed++;
     if (this.leaderLostDelayTicks > 0) {
       this.leaderLostDelayTicks--;
@@ -282,7 +336,7 @@ export class Raft {
     }
   }
 
-  private tickHeartbeat(): void {
+  tickHeartbeat(): void {
     this.heartbeatElapsed++;
     this.electionElapsed++;
     // A leader that has not heard from a quorum for an election timeout may have been replaced
@@ -297,7 +351,7 @@ export class Raft {
     }
     if (this.heartbeatElapsed >= this.cfg.heartbeatIntervalTicks) {
       this.heartbeatElapsed = 0;
-      this.bcastHeartbeat(this.readOnly.lastContext());
+      bcastHeartbeat(this, this.readOnly.lastContext());
     }
   }
 
@@ -306,7 +360,7 @@ export class Raft {
     return id === this.id || this.tickCount - pr.lastContactTick < this.cfg.electionTimeoutTicks;
   }
 
-  private quorumActive(): boolean {
+  quorumActive(): boolean {
     return isQuorum(this.conf.voters, (id) => {
       const pr = this.progress.get(id);
       return pr !== undefined && this.isRecentlyActive(id, pr);
@@ -334,7 +388,7 @@ export class Raft {
     else this.campaign(this.cfg.preVote ? "pre-election" : "election", false);
   }
 
-  private campaign(kind: "pre-election" | "election", transfer: boolean): void {
+  campaign(kind: "pre-election" | "election", transfer: boolean): void {
     let voteType: MessageType;
     let term: number;
     if (kind === "pre-election") {
@@ -374,13 +428,13 @@ export class Raft {
     }
   }
 
-  private poll(id: NodeId, granted: boolean): "won" | "lost" | "pending" {
+  poll(id: NodeId, granted: boolean): "won" | "lost" | "pending" {
     if (!this.votes.has(id)) this.votes.set(id, granted);
     return voteResult(this.conf.voters, this.votes);
   }
 
   /** Is this node inside a leader's lease, where it must not help depose that leader? */
-  private inLease(): boolean {
+  inLease(): boolean {
     return (
       this.cfg.checkQuorum &&
       this.lead !== NO_NODE &&
@@ -390,7 +444,7 @@ export class Raft {
     );
   }
 
-  private handleVoteRequest(m: Message): void {
+  handleVoteRequest(m: Message): void {
     const respType: MessageType = m.type === "vote" ? "vote-response" : "pre-vote-response";
     // We can vote for the node we voted for, for anyone if we have neither voted nor know a
     // leader in this term, and grant a pre-vote for a future term.
@@ -466,26 +520,26 @@ export class Raft {
     }
   }
 
-  private heardFromLeader(from: NodeId): void {
+  heardFromLeader(from: NodeId): void {
     this.electionElapsed = 0;
     this.lead = from;
     this.leaderLost = false;
     this.leaderLostDelayTicks = -1;
   }
 
-  private stepFollower(m: Message): void {
+  stepFollower(m: Message): void {
     switch (m.type) {
       case "append":
         this.heardFromLeader(m.from);
-        this.handleAppend(m);
+        handleAppend(this, m);
         break;
       case "heartbeat":
         this.heardFromLeader(m.from);
-        this.handleHeartbeat(m);
+        handleHeartbeat(this, m);
         break;
       case "snapshot":
         this.heardFromLeader(m.from);
-        this.handleSnapshot(m);
+        handleSnapshot(this, m);
         break;
       case "timeout-now":
         // Leadership transfer: campaign now, skipping pre-vote and the lease of the others.
@@ -501,21 +555,21 @@ export class Raft {
     }
   }
 
-  private stepCandidate(m: Message): void {
+  stepCandidate(m: Message): void {
     const myResponse: MessageType =
       this.role === "pre-candidate" ? "pre-vote-response" : "vote-response";
     switch (m.type) {
       case "append":
         this.becomeFollower(m.term, m.from);
-        this.handleAppend(m);
+        handleAppend(this, m);
         return;
       case "heartbeat":
         this.becomeFollower(m.term, m.from);
-        this.handleHeartbeat(m);
+        handleHeartbeat(this, m);
         return;
       case "snapshot":
         this.becomeFollower(m.term, m.from);
-        this.handleSnapshot(m);
+        handleSnapshot(this, m);
         return;
       default:
         break;
@@ -530,7 +584,7 @@ export class Raft {
     }
   }
 
-  private stepLeader(m: Message): void {
+  stepLeader(m: Message): void {
     switch (m.type) {
       case "propose":
         for (const e of m.entries) {
@@ -546,7 +600,7 @@ export class Raft {
       case "read-index":
         if (m.context === undefined) return;
         try {
-          this.handleReadIndex(m.from, m.context);
+          handleReadIndex(this, m.from, m.context);
         } catch (err) {
           if (!(err instanceof RaftError) || err.code === "INVARIANT") throw err;
         }
@@ -558,277 +612,11 @@ export class Raft {
     if (pr === undefined) return;
     if (m.type === "append-response") {
       pr.lastContactTick = this.tickCount;
-      this.handleAppendResponse(m, pr);
+      handleAppendResponse(this, m, pr);
     } else if (m.type === "heartbeat-response") {
       pr.lastContactTick = this.tickCount;
-      this.handleHeartbeatResponse(m, pr);
+      handleHeartbeatResponse(this, m, pr);
     }
-  }
-
-  // ---- replication: leader side --------------------------------------------------------------
-
-  private handleAppendResponse(m: Message, pr: MemberProgress): void {
-    if (m.reject) {
-      // Fast backtracking (§5.3, "conflicting term" optimisation): the follower told us its
-      // last index or the last index of the term that conflicts; skip that whole term.
-      let nextProbe = m.rejectHint;
-      if (m.logTerm > 0) nextProbe = this.log.findConflictByTerm(m.rejectHint, m.logTerm).index;
-      if (pr.maybeDecrTo(m.index, nextProbe)) {
-        if (pr.state === "replicate") pr.becomeProbe();
-        this.maybeSendAppend(m.from, pr, true);
-      }
-      return;
-    }
-    const wasPaused = pr.isPaused();
-    if (!pr.maybeUpdate(m.index)) return;
-    if (pr.state === "probe") pr.becomeReplicate();
-    else if (pr.state === "snapshot" && pr.match + 1 >= this.log.firstIndex()) {
-      pr.becomeProbe();
-      pr.becomeReplicate();
-    } else if (pr.state === "replicate") pr.inflights.freeLE(m.index);
-
-    if (this.maybeCommit()) {
-      if (this.role !== "leader") return;
-      // Tell everyone the new commit index (batched with the next Ready).
-      this.needsBroadcast = true;
-    } else if (wasPaused) {
-      this.maybeSendAppend(m.from, pr, false);
-    }
-    // Fill the pipelining window.
-    while (pr.state === "replicate" && this.maybeSendAppend(m.from, pr, false)) {}
-    if (m.from === this.leadTransferee && pr.match === this.log.lastIndex()) {
-      this.sendTimeoutNow(m.from);
-    }
-  }
-
-  private handleHeartbeatResponse(m: Message, pr: MemberProgress): void {
-    pr.probeSent = false;
-    // The follower's commit index is in our log (leader completeness), so it is a safe match.
-    // This repairs a lost acknowledgement, in particular of an installed snapshot.
-    if (m.commit > pr.match) pr.maybeUpdate(m.commit);
-    if (pr.state === "snapshot") {
-      if (pr.match >= pr.pendingSnapshot) {
-        pr.becomeProbe();
-      } else if (this.tickCount - pr.snapshotSentTick >= this.cfg.snapshotRetryTicks) {
-        // The follower is alive but the snapshot has not arrived: the message or the transfer
-        // was lost without a reportSnapshot(). Send it again.
-        pr.pendingSnapshot = 0;
-        pr.becomeProbe();
-      }
-    }
-    // The follower is alive: let one more append through a full window.
-    if (pr.state === "replicate" && pr.inflights.full()) pr.inflights.freeFirstOne();
-    if (pr.match < this.log.lastIndex()) this.maybeSendAppend(m.from, pr, true);
-    if (this.cfg.readOnlyOption !== "safe" || m.context === undefined || m.context.length === 0)
-      return;
-    const acks = this.readOnly.recvAck(m.from, m.context);
-    if (acks === undefined || !isQuorum(this.conf.voters, (id) => acks.has(id))) return;
-    for (const req of this.readOnly.advance(m.context))
-      this.answerRead(req.from, req.context, req.index);
-  }
-
-  /** Sends the next append to `to` if its progress allows. Returns whether a message was sent. */
-  private maybeSendAppend(to: NodeId, pr: MemberProgress, sendIfEmpty: boolean): boolean {
-    if (pr.isPaused()) return false;
-    const prevIndex = pr.next - 1;
-    const prevTerm = this.log.termOrNegative(prevIndex);
-    if (prevTerm < 0) return this.sendSnapshot(to, pr);
-    const lastIndex = this.log.lastIndex();
-    let entries: readonly Entry[] = NO_ENTRIES;
-    let bytes = 0;
-    if (pr.next <= lastIndex) {
-      try {
-        entries = this.log.slice(pr.next, lastIndex + 1, this.cfg.maxMessageSizeBytes);
-      } catch (err) {
-        // Compacted between the term lookup and the read: fall back to a snapshot.
-        if (err instanceof RaftError && err.code === "COMPACTED") return this.sendSnapshot(to, pr);
-        throw err;
-      }
-      for (let i = 0; i < entries.length; i++) bytes += entryBytes(entries[i]!);
-    }
-    if (entries.length === 0 && !sendIfEmpty) return false;
-    this.send(
-      "append",
-      to,
-      this.term,
-      prevTerm,
-      prevIndex,
-      entries,
-      this.log.committed,
-      false,
-      0,
-      undefined,
-      undefined,
-    );
-    pr.sentEntries(entries.length, prevIndex + entries.length, bytes);
-    return true;
-  }
-
-  private sendSnapshot(to: NodeId, pr: MemberProgress): boolean {
-    // Only to a follower that answered recently: a snapshot is expensive to move.
-    if (!this.isRecentlyActive(to, pr)) return false;
-    const snapshot = this.log.snapshot();
-    if (snapshot.metadata.index === 0) {
-      throw new RaftError(
-        "INVARIANT",
-        `follower ${to} needs entries that are compacted, but there is no snapshot`,
-      );
-    }
-    this.send("snapshot", to, this.term, 0, 0, NO_ENTRIES, 0, false, 0, snapshot, undefined);
-    pr.becomeSnapshot(snapshot.metadata.index, this.tickCount);
-    return true;
-  }
-
-  private bcastAppend(): void {
-    for (const [id, pr] of this.progress) {
-      if (id === this.id) continue;
-      if (this.maybeSendAppend(id, pr, true)) {
-        while (pr.state === "replicate" && this.maybeSendAppend(id, pr, false)) {}
-      }
-    }
-  }
-
-  private bcastHeartbeat(context: Uint8Array | undefined): void {
-    for (const [id, pr] of this.progress) {
-      if (id === this.id) continue;
-      // Never tell a follower to commit beyond what it is known to have.
-      const commit = Math.min(pr.match, this.log.committed);
-      this.send("heartbeat", id, this.term, 0, 0, NO_ENTRIES, commit, false, 0, undefined, context);
-    }
-  }
-
-  /**
-   * Commit the highest index a quorum of voters has, but only if it is of the current term:
-   * entries of earlier terms are committed indirectly (§5.4.2, figure 8).
-   */
-  private maybeCommit(): boolean {
-    const mci = committedIndex(
-      this.conf.voters,
-      (id) => this.progress.get(id)?.match ?? 0,
-      this.matchScratch,
-    );
-    if (mci <= this.log.committed || this.log.termOrNegative(mci) !== this.term) return false;
-    const firstInTerm = this.log.termOrNegative(this.log.committed) !== this.term;
-    this.log.commitTo(mci);
-    this.foldCommittedConfChanges();
-    if (firstInTerm) this.releaseWaitingReads();
-    // A leader that the committed configuration no longer contains steps down (diss. §4.2.2):
-    // until then it managed the cluster without counting itself.
-    if (!this.isVoter(this.id) && !this.membership.hasUncommittedChanges()) {
-      this.becomeFollower(this.term, NO_NODE);
-    }
-    return true;
-  }
-
-  private sendTimeoutNow(to: NodeId): void {
-    this.sendControl("timeout-now", to, this.term, false, undefined);
-  }
-
-  // ---- replication: follower side ------------------------------------------------------------
-
-  private handleAppend(m: Message): void {
-    const committed = this.log.committed;
-    if (m.index < committed) {
-      this.sendAppendResponse(m.from, committed);
-      return;
-    }
-    const prevLast = this.log.lastIndex();
-    const result = this.log.maybeAppend(m.index, m.logTerm, m.entries);
-    if (result.last >= 0) {
-      if (result.appendedFrom > 0) {
-        if (result.appendedFrom <= prevLast) this.onLogTruncated(result.appendedFrom);
-        this.trackConfEntries(m.entries, result.appendedFrom - (m.index + 1));
-      }
-      this.log.commitTo(Math.min(m.commit, result.last));
-      this.foldCommittedConfChanges();
-      this.sendAppendResponse(m.from, result.last);
-      return;
-    }
-    // Reject with a hint: our last index, or the last index of a term no newer than the
-    // leader's prevLogTerm, so the leader can skip the conflicting term at once.
-    const hintIndex = Math.min(m.index, this.log.lastIndex());
-    const hint = this.log.findConflictByTerm(hintIndex, m.logTerm);
-    this.send(
-      "append-response",
-      m.from,
-      this.term,
-      hint.term,
-      m.index,
-      NO_ENTRIES,
-      0,
-      true,
-      hint.index,
-      undefined,
-      undefined,
-    );
-  }
-
-  private handleHeartbeat(m: Message): void {
-    this.log.commitTo(m.commit);
-    this.foldCommittedConfChanges();
-    this.send(
-      "heartbeat-response",
-      m.from,
-      this.term,
-      0,
-      0,
-      NO_ENTRIES,
-      this.log.committed,
-      false,
-      0,
-      undefined,
-      m.context,
-    );
-  }
-
-  private handleSnapshot(m: Message): void {
-    const snapshot = m.snapshot;
-    if (snapshot === undefined) return;
-    const { index, term } = snapshot.metadata;
-    if (index <= this.log.committed) {
-      // Stale: we already have all of it.
-      this.sendAppendResponse(m.from, this.log.committed);
-      return;
-    }
-    if (this.log.matchTerm(index, term)) {
-      // Our log already holds the snapshot's last entry: fast-forward the commit index only.
-      // Entries after it may still conflict with the leader's: acknowledge only the commit.
-      this.log.commitTo(index);
-      this.foldCommittedConfChanges();
-      this.sendAppendResponse(m.from, this.log.committed);
-      return;
-    }
-    this.log.restore(snapshot);
-    this.membership.restore(snapshot.metadata.confState);
-    this.sendAppendResponse(m.from, this.log.lastIndex());
-  }
-
-  /** A message without log payload: vote responses, heartbeat responses, timeout-now. */
-  private sendControl(
-    type: MessageType,
-    to: NodeId,
-    term: number,
-    reject: boolean,
-    context: Uint8Array | undefined,
-  ): void {
-    this.send(type, to, term, 0, 0, NO_ENTRIES, 0, reject, 0, undefined, context);
-  }
-
-  /** An accepting append-response: the follower's log matches the leader's up to `index`. */
-  private sendAppendResponse(to: NodeId, index: number): void {
-    this.send(
-      "append-response",
-      to,
-      this.term,
-      0,
-      index,
-      NO_ENTRIES,
-      0,
-      false,
-      0,
-      undefined,
-      undefined,
-    );
   }
 
   // ---- proposals -----------------------------------------------------------------------------
@@ -846,7 +634,7 @@ export class Raft {
     return { forwarded: true };
   }
 
-  private proposeOnLeader(type: EntryType, data: Uint8Array): ProposeResult {
+  proposeOnLeader(type: EntryType, data: Uint8Array): ProposeResult {
     if (this.leadTransferee !== NO_NODE) {
       throw new RaftError(
         "PROPOSAL_DROPPED",
@@ -870,17 +658,17 @@ export class Raft {
     let change: ConfChange | undefined;
     if (type === "conf-change") {
       change = decodeConfChange(data);
-      this.checkConfChange(change);
+      checkConfChange(this, change);
     }
     const entry = this.appendLocal(type, data);
     this.uncommittedBytes += size;
-    if (change !== undefined) this.onConfChangeAppended(entry.index, change);
+    if (change !== undefined) onConfChangeAppended(this, entry.index, change);
     this.needsBroadcast = true;
-    if (this.conf.voters.length === 1) this.maybeCommit();
+    if (this.conf.voters.length === 1) maybeCommit(this);
     return { forwarded: false, index: entry.index, term: entry.term };
   }
 
-  private appendLocal(type: EntryType, data: Uint8Array): Entry {
+  appendLocal(type: EntryType, data: Uint8Array): Entry {
     const index = this.log.lastIndex() + 1;
     const entry: Entry = { term: this.term, index, type, data };
     this.log.appendOne(entry);
@@ -898,172 +686,6 @@ export class Raft {
   proposeConfChange(change: ConfChange): ProposeResult {
     const data = encodeConfChange(change);
     return this.propose("conf-change", data);
-  }
-
-  private checkConfChange(change: ConfChange): void {
-    // One change at a time (diss. §4.1): the previous one must be committed, and the leader
-    // must have committed an entry of its term so it knows every earlier change.
-    if (this.log.termOrNegative(this.log.committed) !== this.term) {
-      throw new RaftError(
-        "CONF_CHANGE_PENDING",
-        "the leader has not committed an entry of its term yet; retry in a moment",
-      );
-    }
-    const last = this.membership.lastChangeIndex();
-    if (last > this.log.committed) {
-      throw new RaftError(
-        "CONF_CHANGE_PENDING",
-        `the membership change at index ${last} is not committed yet; retry when it is`,
-      );
-    }
-    applyConfChange(this.conf, change); // validates, throws INVALID_CONF_CHANGE
-    if (change.type === "promote-learner") {
-      const pr = this.progress.get(change.nodeId);
-      const lastIndex = this.log.lastIndex();
-      if (pr === undefined || pr.match + this.cfg.promotionMaxLagEntries < lastIndex) {
-        throw new RaftError(
-          "LEARNER_NOT_CAUGHT_UP",
-          `learner ${change.nodeId} has ${pr?.match ?? 0} of ${lastIndex} entries; promote it once it is within ${this.cfg.promotionMaxLagEntries}`,
-        );
-      }
-    }
-  }
-
-  /** Records conf-change entries of ents[from..] that were just appended; they take effect now. */
-  private trackConfEntries(ents: readonly Entry[], from: number): void {
-    if (this.membership.addEntries(ents, from)) this.onConfChanged();
-  }
-
-  private onConfChangeAppended(index: number, change: ConfChange): void {
-    this.membership.add(index, change);
-    this.onConfChanged();
-  }
-
-  /** Entries from `from` on were replaced: changes they held are undone (diss. §4.1). */
-  private onLogTruncated(from: number): void {
-    if (this.membership.truncateFrom(from)) this.onConfChanged();
-  }
-
-  private foldCommittedConfChanges(): void {
-    this.membership.commitTo(this.log.committed);
-  }
-
-  /** The configuration changed: on the leader, track exactly the new members. */
-  private onConfChanged(): void {
-    if (this.role !== "leader") return;
-    this.syncProgress();
-    if (this.leadTransferee !== NO_NODE && !this.isVoter(this.leadTransferee))
-      this.leadTransferee = NO_NODE;
-    // A smaller quorum may already have the entries.
-    if (this.maybeCommit() && this.role === "leader") this.needsBroadcast = true;
-  }
-
-  private syncProgress(): void {
-    const lastIndex = this.log.lastIndex();
-    const { voters, learners } = this.conf;
-    const add = (id: NodeId, isLearner: boolean): void => {
-      const pr = this.progress.get(id);
-      if (pr !== undefined) {
-        pr.isLearner = isLearner;
-        return;
-      }
-      this.progress.set(
-        id,
-        new MemberProgress(
-          lastIndex + 1,
-          isLearner,
-          this.cfg.maxInflightMessages,
-          this.cfg.maxInflightBytes,
-          this.tickCount,
-        ),
-      );
-    };
-    for (const id of voters) add(id, false);
-    for (const id of learners) add(id, true);
-    for (const id of [...this.progress.keys()]) {
-      if (!voters.includes(id) && !learners.includes(id)) this.progress.delete(id);
-    }
-  }
-
-  // ---- reads ---------------------------------------------------------------------------------
-
-  readIndex(context: Uint8Array): void {
-    if (this.role === "leader") {
-      this.handleReadIndex(NO_NODE, context);
-      return;
-    }
-    if (this.role !== "follower" || this.lead === NO_NODE) {
-      throw new RaftError(
-        "PROPOSAL_DROPPED",
-        `no leader is known to serve a read (node ${this.id} is ${this.role}); retry later`,
-      );
-    }
-    this.send("read-index", this.lead, 0, 0, 0, NO_ENTRIES, 0, false, 0, undefined, context);
-  }
-
-  private handleReadIndex(from: NodeId, context: Uint8Array): void {
-    if (this.conf.voters.length === 1 && this.conf.voters[0] === this.id) {
-      this.answerRead(from, context, this.log.committed);
-      return;
-    }
-    // Until the leader commits an entry of its term it does not know the commit index
-    // (diss. §6.4 step 1): hold the request.
-    if (this.log.termOrNegative(this.log.committed) !== this.term) {
-      if (this.waitingReads.length + this.readOnly.size >= this.cfg.maxPendingReadIndex) {
-        throw new RaftError(
-          "TOO_MANY_PENDING_READS",
-          "too many read requests are pending; retry later",
-        );
-      }
-      this.waitingReads.push({ from, context });
-      return;
-    }
-    this.serveRead(from, context);
-  }
-
-  private serveRead(from: NodeId, context: Uint8Array): void {
-    if (this.cfg.readOnlyOption === "lease") {
-      // Valid only because check-quorum keeps a deposed leader from believing it leads for
-      // longer than an election timeout (bounded clock drift assumed).
-      this.answerRead(from, context, this.log.committed);
-      return;
-    }
-    this.readOnly.add(this.log.committed, from, context);
-    this.readOnly.recvAck(this.id, context);
-    this.bcastHeartbeat(context);
-  }
-
-  private releaseWaitingReads(): void {
-    if (this.waitingReads.length === 0) return;
-    const waiting = this.waitingReads;
-    this.waitingReads = [];
-    for (const r of waiting) {
-      try {
-        this.serveRead(r.from, r.context);
-      } catch (err) {
-        if (!(err instanceof RaftError) || err.code === "INVARIANT") throw err;
-      }
-    }
-  }
-
-  private answerRead(from: NodeId, context: Uint8Array, index: number): void {
-    if (from === NO_NODE || from === this.id) {
-      this.readStates.push({ index, context });
-    } else {
-      this.send(
-        "read-index-response",
-        from,
-        this.term,
-        0,
-        index,
-        NO_ENTRIES,
-        0,
-        false,
-        0,
-        undefined,
-        context,
-      );
-    }
   }
 
   // ---- leadership transfer -------------------------------------------------------------------
@@ -1085,7 +707,7 @@ export class Raft {
     // The transfer must finish within an election timeout or it is abandoned.
     this.electionElapsed = 0;
     if (pr.match === this.log.lastIndex()) this.sendTimeoutNow(to);
-    else this.maybeSendAppend(to, pr, true);
+    else maybeSendAppend(this, to, pr, true);
   }
 
   // ---- progress reports from the node layer ---------------------------------------------------
