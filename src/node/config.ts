@@ -99,6 +99,8 @@ export const nodeConfigSchema = z
           .int()
           .positive()
           .default(256 * 1024),
+        /** Entries kept in the log behind a snapshot, so a briefly lagging member catches up by log. */
+        catchUpEntries: z.number().int().min(0).default(1000),
       })
       .prefault({}),
     log: z

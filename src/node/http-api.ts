@@ -173,6 +173,12 @@ async function handle(context: RouteContext, options: HttpApiOptions): Promise<v
       response.end(text);
       return;
     }
+    case "/v1/admin/bootstrap":
+      if (method !== "GET") return methodNotAllowed(response, ["GET"]);
+      return sendJson(response, 200, member.bootstrap());
+    case "/v1/admin/digest":
+      if (method !== "GET") return methodNotAllowed(response, ["GET"]);
+      return sendJson(response, 200, member.digest());
     case "/v1/admin/transfer-leadership": {
       if (method !== "POST") return methodNotAllowed(response, ["POST"]);
       const parsed = transferSchema.safeParse(await readJson(context.request));

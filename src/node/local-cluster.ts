@@ -159,6 +159,53 @@ export class LocalCluster {
     return configs;
   }
 
+  /**
+   * Write the configuration of a new member that joins this cluster (it starts with no voters
+   * and waits to be added by the leader) and start it. Add it with `member add`, then promote it.
+   */
+  addNode(): LocalNode {
+    const host = this.options.host ?? "127.0.0.1";
+    const { basePort } = this.options;
+    const id = Math.max(0, ...this.slots.keys()) + 1;
+    const existing = this.nodes.map((node) => ({ id: node.id, peer: node.peer, api: node.api }));
+    const member = {
+      id,
+      peer: `${host}:${basePort + 100 + id}`,
+      api: `http://${host}:${basePort + id}`,
+    };
+    const input: NodeConfigInput = {
+      id,
+      dataDir: join(this.dir, `node-${id}`),
+      listen: { api: `${host}:${basePort + id}`, peer: member.peer },
+      secretFile: join(this.dir, "cluster-secret"),
+      members: [...existing, member],
+      join: true,
+      ...this.options.nodeOverrides,
+    };
+    const configPath = join(this.dir, `node-${id}.yaml`);
+    writeFileSync(configPath, stringifyYaml(input));
+    loadNodeConfig(configPath);
+    const node: LocalNode = {
+      id,
+      api: member.api,
+      peer: member.peer,
+      configPath,
+      logPath: join(this.dir, "logs", `node-${id}.log`),
+      pid: undefined,
+    };
+    this.slots.set(id, {
+      node,
+      child: undefined,
+      expectedExit: false,
+      restartAttempts: 0,
+      startedAt: 0,
+      restartTimer: undefined,
+      exited: Promise.resolve(),
+    });
+    this.spawnNode(id);
+    return node;
+  }
+
   private spawnNode(id: number): void {
     const slot = this.slots.get(id)!;
     const { command, args } = nodeCommand();

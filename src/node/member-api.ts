@@ -103,6 +103,12 @@ export interface ClusterEvent {
   readonly members: ReadonlyArray<{ id: number; api: string; role: "voter" | "learner" }>;
 }
 
+export interface DigestView {
+  readonly sha256: string;
+  readonly appliedIndex: number;
+  readonly revision: number;
+}
+
 export interface MemberApi {
   put(key: string, value: Uint8Array, durability: Durability): Promise<PutAnswer>;
   delete(key: string, durability: Durability): Promise<DeleteAnswer>;
@@ -121,6 +127,10 @@ export interface MemberApi {
   addLearner(member: { id: number; peer: string; api: string }): Promise<void>;
   promote(id: number): Promise<void>;
   removeMember(id: number): Promise<void>;
+  /** The cluster's founding membership (the configuration before index 1), for joining members. */
+  bootstrap(): unknown;
+  /** A digest of the state machine: equal on members with equal applied indexes. */
+  digest(): DigestView;
   /** Prometheus exposition text. */
   metricsText(): Promise<string>;
 }

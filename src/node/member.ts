@@ -49,6 +49,7 @@ import type {
   ClusterEvent,
   Consistency,
   DeleteAnswer,
+  DigestView,
   Durability,
   KeyRecord,
   ListAnswer,
@@ -80,8 +81,6 @@ interface ReadRound {
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
-/** Entries kept in the log behind a snapshot, so a briefly lagging follower catches up by log. */
-const SNAPSHOT_CATCH_UP_ENTRIES = 1000;
 
 export interface MemberOptions {
   readonly config: NodeConfig;
@@ -275,16 +274,17 @@ export class ClusterMember implements MemberApi {
 
     let bootstrap = hardState.current().membership as unknown as Membership | null;
     if (bootstrap === null) {
-      const voters = config.join ? [] : config.members.map((member) => member.id);
-      bootstrap = {
-        confState: { voters, learners: [] },
-        addresses: Object.fromEntries(
-          config.members.map((member) => [
-            String(member.id),
-            { peer: member.peer, api: member.api },
-          ]),
-        ),
-      };
+      bootstrap = config.join
+        ? await fetchBootstrap(config, options.logger)
+        : {
+            confState: { voters: config.members.map((member) => member.id), learners: [] },
+            addresses: Object.fromEntries(
+              config.members.map((member) => [
+                String(member.id),
+                { peer: member.peer, api: member.api },
+              ]),
+            ),
+          };
       hardState.save({ membership: bootstrap as unknown as JsonValue });
     }
     const latest = snapshots.latest();
@@ -446,8 +446,13 @@ export class ClusterMember implements MemberApi {
       try {
         this.raft.step(envelope.m);
       } catch (error) {
-        if (error instanceof RaftError && error.code === "INVARIANT") this.fail(error);
-        else this.logger.warn({ from, error: String(error) }, "dropped a malformed peer message");
+        // The core refuses to continue from a state it cannot trust; so does the member.
+        this.logger.error(
+          { from, type: envelope.m?.type },
+          "the consensus core refused a peer message",
+        );
+        this.fail(error);
+        return;
       }
       this.schedule();
       return;
@@ -569,7 +574,10 @@ export class ClusterMember implements MemberApi {
     this.snapshotState = { index, term, membership };
     this.lastSnapshotIndex = index;
     this.metrics.snapshotsTaken.inc();
-    const compactTo = Math.min(index - SNAPSHOT_CATCH_UP_ENTRIES, this.log.lastIndex() - 1);
+    const compactTo = Math.min(
+      index - this.config.snapshot.catchUpEntries,
+      this.log.lastIndex() - 1,
+    );
     if (compactTo >= this.log.firstIndex()) await this.log.compact(compactTo);
     this.logger.info({ index, term, compactedTo: compactTo }, "took a snapshot");
     return index;
@@ -1024,8 +1032,11 @@ export class ClusterMember implements MemberApi {
     return this.metrics.registry.metrics();
   }
 
-  /** A digest of the state machine (for convergence checks). */
-  digest(): { sha256: string; appliedIndex: number; revision: number } {
+  bootstrap(): Membership {
+    return this.hardState.current().membership as unknown as Membership;
+  }
+
+  digest(): DigestView {
     const digest = this.kv.digest();
     return { sha256: digest.sha256, appliedIndex: digest.appliedIndex, revision: digest.revision };
   }
@@ -1126,6 +1137,45 @@ export class ClusterMember implements MemberApi {
 }
 
 // ---------------------------------------------------------------- helpers
+
+/**
+ * A joining member must start from the cluster's founding membership (the configuration before
+ * index 1): replaying the log onto anything else would build a wrong configuration. It asks the
+ * members it was told about.
+ */
+async function fetchBootstrap(config: NodeConfig, logger: Logger): Promise<Membership> {
+  const deadline = Date.now() + config.limits.requestTimeoutMs * 6;
+  const headers: Record<string, string> = config.token
+    ? { authorization: `Bearer ${config.token}` }
+    : {};
+  while (Date.now() < deadline) {
+    for (const member of config.members) {
+      if (member.id === config.id) continue;
+      try {
+        const response = await fetch(`${member.api}/v1/admin/bootstrap`, {
+          headers,
+          signal: AbortSignal.timeout(2000),
+        });
+        if (response.ok) {
+          const membership = (await response.json()) as Membership;
+          if (
+            Array.isArray(membership?.confState?.voters) &&
+            membership.confState.voters.length > 0
+          )
+            return membership;
+        }
+      } catch {
+        // try the next member
+      }
+    }
+    logger.info("waiting for a member of the cluster to join");
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+  throw new NodeError(
+    "NO_LEADER",
+    `could not reach any member listed in the configuration to join the cluster (${config.members.map((member) => member.api).join(", ")})`,
+  );
+}
 
 function applyChange(
   membership: Membership,

@@ -93,6 +93,12 @@ class FakeMember implements MemberApi {
   async addLearner() {}
   async promote() {}
   async removeMember() {}
+  bootstrap() {
+    return { confState: { voters: [1], learners: [] }, addresses: {} };
+  }
+  digest() {
+    return { sha256: "0".repeat(64), appliedIndex: 42, revision: this.revision };
+  }
   async metricsText() {
     return "# metrics\n";
   }
