@@ -41,9 +41,10 @@ export function handleReadIndex(r: Raft, from: NodeId, context: Uint8Array): voi
 }
 
 export function serveRead(r: Raft, from: NodeId, context: Uint8Array): void {
-  if (r.cfg.readOnlyOption === "lease") {
-    // Valid only because check-quorum keeps a deposed leader from believing it leads for
-    // longer than an election timeout (bounded clock drift assumed).
+  // A lease is valid only because check-quorum keeps a deposed leader from believing it leads
+  // for longer than an election timeout (bounded clock drift assumed). A leadership transfer
+  // lets the target win inside the voters' leases, so during one every read takes the safe path.
+  if (r.cfg.readOnlyOption === "lease" && r.leadTransferee === NO_NODE) {
     answerRead(r, from, context, r.log.committed);
     return;
   }

@@ -64,7 +64,8 @@ export function handleHeartbeatResponse(r: Raft, m: Message, pr: MemberProgress)
   // The follower is alive: let one more append through a full window.
   if (pr.state === "replicate" && pr.inflights.full()) pr.inflights.freeFirstOne();
   if (pr.match < r.log.lastIndex()) maybeSendAppend(r, m.from, pr, true);
-  if (r.cfg.readOnlyOption !== "safe" || m.context === undefined || m.context.length === 0) return;
+  // Acknowledgements of ReadIndex rounds (also used by lease reads during a transfer).
+  if (r.readOnly.size === 0 || m.context === undefined || m.context.length === 0) return;
   const acks = r.readOnly.recvAck(m.from, m.context);
   if (acks === undefined || !isQuorum(r.conf.voters, (id) => acks.has(id))) return;
   for (const req of r.readOnly.advance(m.context)) answerRead(r, req.from, req.context, req.index);

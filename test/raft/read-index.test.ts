@@ -129,3 +129,16 @@ test("one heartbeat quorum confirms every earlier pending read", () => {
     ["a", "b"],
   );
 });
+
+test("during a leadership transfer lease reads take the safe path (the target wins inside the lease)", () => {
+  const net = new Network([1, 2, 3], { readOnlyOption: "lease" });
+  net.elect(1);
+  net.isolate(3);
+  net.node(1).transferLeadership(3);
+  net.node(1).readIndex(bytes("during-transfer"));
+  net.handleReady(1);
+  assert.deepEqual(net.member(1).readStates, [], "no immediate lease answer");
+  assert.ok(net.queue.some((m) => m.type === "heartbeat" && m.context !== undefined));
+  net.stabilize();
+  assert.equal(net.member(1).readStates.length, 1, "answered after a heartbeat quorum (1 and 2)");
+});
