@@ -30,6 +30,8 @@ export interface LoadBalancer {
   /** The admin endpoint's port, or null when disabled. */
   readonly adminPort: number | null;
   readonly controller: Controller;
+  /** PIDs of the processes that proxy traffic (this process, or the workers). */
+  processIds(): number[];
   status(): ReturnType<AdminServerStatus>;
   metricsText(): Promise<string>;
   /** Graceful shutdown: stop accepting, drain in-flight requests, close. */
@@ -45,8 +47,7 @@ type AdminServerStatus = () => ControllerStatus & {
 /** IPC between the primary and its workers. */
 export type PrimaryMessage =
   | { type: "lb:snapshot"; snapshot: Snapshot }
-  | { type: "lb:metrics"; requestId: number }
-  | { type: "lb:shutdown" };
+  | { type: "lb:metrics"; requestId: number };
 export type WorkerMessage =
   | { type: "lb:ready" }
   | { type: "lb:listening"; port: number }
@@ -97,6 +98,7 @@ export async function startLoadBalancer(
       adminPort,
       controller,
       status: plane.status,
+      processIds: plane.processIds,
       metricsText: plane.metricsText,
       close() {
         closing ??= (async () => {
@@ -115,6 +117,7 @@ export async function startLoadBalancer(
 
 interface Plane {
   port: number;
+  processIds(): number[];
   status: AdminServerStatus;
   metricsText(): Promise<string>;
   close(): Promise<void>;
@@ -141,6 +144,7 @@ async function startLocal(
   const merged = () => Registry.merge([dataplane.metrics.registry, controller.metrics.registry]);
   return {
     port,
+    processIds: () => [process.pid],
     status: () => ({
       ...controller.status(),
       panic: dataplane.balancer.inPanic,
@@ -184,39 +188,63 @@ async function startWorkers(config: LbConfig, controller: Controller): Promise<P
   // snapshots only after it said it is ready (and then the latest one at once).
   const ready = new Set<Worker>();
   let latest: Snapshot | null = null;
-  for (let index = 0; index < config.workers; index++) {
+  // A crashed worker is replaced, at most `maxRestartsPerMinute` times a minute, so that a
+  // crash loop shows up as an error instead of burning CPU.
+  const maxRestartsPerMinute = 10;
+  const restarts: number[] = [];
+  const fork = (index: number): Promise<number> => {
     const worker = cluster.fork({
       HOTHOT_LB_CONFIG: JSON.stringify(config),
       HOTHOT_LB_WORKER_INDEX: String(index),
     });
-    workers.push(worker);
-    ports.push(
-      new Promise<number>((resolve, reject) => {
-        worker.once("exit", (code) =>
-          reject(new Error(`worker ${index} exited with code ${code} before listening`)),
+    workers[index] = worker;
+    let listening = false;
+    const port = new Promise<number>((resolve, reject) => {
+      worker.once("exit", (code) => {
+        ready.delete(worker);
+        if (!listening) {
+          reject(new Error(`worker ${index} exited with code ${code} before listening`));
+          return;
+        }
+        if (exiting) return;
+        const now = Date.now();
+        while (restarts.length > 0 && restarts[0]! < now - 60_000) restarts.shift();
+        if (restarts.length >= maxRestartsPerMinute) {
+          process.stderr.write(
+            `hothot lb: worker ${index} exited (code ${code}) and workers restarted ${maxRestartsPerMinute} times within a minute; not restarting it\n`,
+          );
+          return;
+        }
+        restarts.push(now);
+        process.stderr.write(
+          `hothot lb: worker ${index} exited (code ${code}); starting a new one\n`,
         );
-        worker.on("message", (message: WorkerMessage) => {
-          if (message.type === "lb:ready") {
-            ready.add(worker);
-            if (latest)
-              worker.send({ type: "lb:snapshot", snapshot: latest } satisfies PrimaryMessage);
-          } else if (message.type === "lb:listening") resolve(message.port);
-          else if (message.type === "lb:failures")
-            controller.reportFailures(message.name, message.kind);
-          else if (message.type === "lb:metrics") {
-            const request = pending.get(message.requestId);
-            if (request) {
-              request.responses.push(message);
-              if (request.responses.length >= request.expected) request.resolve();
-            }
-          }
+        fork(index).catch((error: Error) => {
+          if (!exiting) process.stderr.write(`hothot lb: ${error.message}\n`);
         });
-      }),
-    );
-    worker.on("exit", () => {
-      if (!exiting) process.stderr.write(`hothot lb: worker ${index} exited unexpectedly\n`);
+      });
+      worker.on("message", (message: WorkerMessage) => {
+        if (message.type === "lb:ready") {
+          ready.add(worker);
+          if (latest)
+            worker.send({ type: "lb:snapshot", snapshot: latest } satisfies PrimaryMessage);
+        } else if (message.type === "lb:listening") {
+          listening = true;
+          resolve(message.port);
+        } else if (message.type === "lb:failures") {
+          controller.reportFailures(message.name, message.kind);
+        } else if (message.type === "lb:metrics") {
+          const request = pending.get(message.requestId);
+          if (request) {
+            request.responses.push(message);
+            if (request.responses.length >= request.expected) request.resolve();
+          }
+        }
+      });
     });
-  }
+    return port;
+  };
+  for (let index = 0; index < config.workers; index++) ports.push(fork(index));
   const unsubscribe = controller.subscribe((snapshot) => {
     latest = snapshot;
     for (const worker of ready) {
@@ -262,6 +290,8 @@ async function startWorkers(config: LbConfig, controller: Controller): Promise<P
   refresher.unref();
   return {
     port,
+    processIds: () =>
+      workers.filter((worker) => !worker.isDead()).map((worker) => worker.process.pid!),
     status: () => {
       let inflight = 0;
       let panic = false;
@@ -301,9 +331,9 @@ async function startWorkers(config: LbConfig, controller: Controller): Promise<P
                 clearTimeout(timer);
                 resolve();
               });
-              if (worker.isConnected())
-                worker.send({ type: "lb:shutdown" } satisfies PrimaryMessage);
-              else worker.process.kill("SIGTERM");
+              // A signal, not an IPC message: a worker still starting up has no message
+              // handler yet and would lose the message, while SIGTERM always arrives.
+              worker.process.kill("SIGTERM");
             }),
         ),
       );

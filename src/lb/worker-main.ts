@@ -32,12 +32,10 @@ process.on("message", (message: PrimaryMessage) => {
         panic: dataplane.balancer.inPanic,
       }),
     );
-  } else if (message.type === "lb:shutdown") {
-    void dataplane.close().finally(() => process.exit(0));
   }
 });
-// The primary owns the terminal's signals; a worker only stops when told to (or when the
-// primary disappears, which closes the IPC channel).
+// The primary owns the terminal's signals (Ctrl-C reaches the whole process group); a worker
+// stops when the primary sends SIGTERM or disappears (which closes the IPC channel).
 process.on("SIGINT", () => undefined);
 process.on("SIGTERM", () => void dataplane.close().finally(() => process.exit(0)));
 process.on("disconnect", () => void dataplane.close().finally(() => process.exit(0)));

@@ -3,7 +3,7 @@ import { createHash } from "node:crypto";
 import http from "node:http";
 import { after, before, test } from "node:test";
 import { request } from "undici";
-import { agent, get, startTestLb, startUpstream, type TestUpstream } from "./helpers.ts";
+import { agent, get, startTestLb, startUpstream, type TestUpstream, waitFor } from "./helpers.ts";
 
 let upstreams: TestUpstream[] = [];
 const seen: http.IncomingHttpHeaders[] = [];
@@ -226,6 +226,20 @@ test("two worker processes share the port and apply the same verdicts", async ()
     const total = /hothot_lb_requests_total\{upstream="b",code_class="2xx"\} (\d+)/.exec(metrics);
     assert.ok(total && Number(total[1]) >= 30, "metrics are summed over the workers");
     assert.equal(lb.status().workers, 2);
+
+    // A worker killed -9 is replaced, and the new one gets the current verdicts at once.
+    const [victim] = lb.processIds();
+    process.kill(victim!, "SIGKILL");
+    await waitFor(
+      () => lb.processIds().length === 2 && !lb.processIds().includes(victim!),
+      10_000,
+      "a replacement worker",
+    );
+    await new Promise((resolve) => setTimeout(resolve, 300)); // the replacement starts listening
+    for (let index = 0; index < 10; index++) {
+      const reply = await get(lb.port, `/${index}`, { headers: { connection: "close" } });
+      assert.deepEqual([reply.status, reply.body], [200, "b"]);
+    }
   } finally {
     await lb.close();
   }
