@@ -98,6 +98,8 @@ export class Raft {
   leaderLostDelayTicks = -1;
 
   leadTransferee: NodeId = NO_NODE;
+  /** Lease reads are not served before this tick (set when timeout-now is sent). */
+  noLeaseBeforeTick = 0;
   uncommittedBytes = 0;
   readonly readOnly: ReadOnlyQueue;
   /** ReadIndex requests that arrived before the leader committed an entry of its term. */
@@ -201,6 +203,9 @@ export class Raft {
 
   sendTimeoutNow(to: NodeId): void {
     this.sendControl("timeout-now", to, this.term, false, undefined);
+    // The target may win inside the voters' leases; this leader's lease is void until it has
+    // certainly stepped down or re-established a quorum (check-quorum acts within one timeout).
+    this.noLeaseBeforeTick = this.tickCount + 2 * this.cfg.electionTimeoutTicks;
   }
 
   /** A message without log payload: vote responses, heartbeat responses, timeout-now. */
@@ -727,6 +732,11 @@ export class Raft {
     pr.becomeProbe();
     // Wait for the next heartbeat response before probing.
     pr.probeSent = true;
+  }
+
+  /** Whether a lease read may be answered locally now. */
+  leaseValid(): boolean {
+    return this.leadTransferee === NO_NODE && this.tickCount >= this.noLeaseBeforeTick;
   }
 
   lastContactTicks(pr: MemberProgress): number {

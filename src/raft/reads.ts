@@ -44,7 +44,7 @@ export function serveRead(r: Raft, from: NodeId, context: Uint8Array): void {
   // A lease is valid only because check-quorum keeps a deposed leader from believing it leads
   // for longer than an election timeout (bounded clock drift assumed). A leadership transfer
   // lets the target win inside the voters' leases, so during one every read takes the safe path.
-  if (r.cfg.readOnlyOption === "lease" && r.leadTransferee === NO_NODE) {
+  if (r.cfg.readOnlyOption === "lease" && r.leaseValid()) {
     answerRead(r, from, context, r.log.committed);
     return;
   }

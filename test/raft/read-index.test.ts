@@ -142,3 +142,22 @@ test("during a leadership transfer lease reads take the safe path (the target wi
   net.stabilize();
   assert.equal(net.member(1).readStates.length, 1, "answered after a heartbeat quorum (1 and 2)");
 });
+
+test("after a timeout-now, even an abandoned transfer suspends lease reads for two election timeouts", () => {
+  const net = new Network([1, 2, 3], { readOnlyOption: "lease" });
+  net.elect(1);
+  net.dropIf = (m) => m.type === "timeout-now";
+  net.node(1).transferLeadership(2);
+  net.stabilize();
+  net.tick(10); // the transfer is abandoned
+  assert.equal(net.node(1).status().leadTransferee, 0);
+  net.node(1).readIndex(bytes("soon-after"));
+  net.handleReady(1);
+  assert.deepEqual(net.member(1).readStates, [], "not from the lease");
+  net.stabilize();
+  assert.equal(net.member(1).readStates.length, 1, "by a heartbeat round");
+  net.tick(10);
+  net.node(1).readIndex(bytes("later"));
+  net.handleReady(1);
+  assert.equal(net.member(1).readStates.length, 2, "the lease is back");
+});
