@@ -326,10 +326,14 @@ export class Cluster {
       // One Ready at a time is in the "disk"; inputs keep arriving meanwhile.
       if (node.pendingReady !== undefined || !raft.hasReady()) return;
       node.pendingReady = raft.ready();
-      const latency = this.prng.range(
+      let latency = this.prng.range(
         this.scenario.diskLatencyMinUnits,
         this.scenario.diskLatencyMaxUnits,
       );
+      // A stalled disk: the node keeps receiving but can send nothing until the write lands.
+      if (this.prng.chance(this.scenario.diskStallProbability)) {
+        latency += this.prng.range(0, this.scenario.diskStallMaxUnits);
+      }
       this.queue.push(this.now + latency, {
         kind: "persisted",
         node: node.id,

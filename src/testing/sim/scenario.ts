@@ -55,6 +55,9 @@ export interface Scenario {
   readonly asyncPersistence: boolean;
   readonly diskLatencyMinUnits: number;
   readonly diskLatencyMaxUnits: number;
+  /** Probability that one asynchronous write stalls for up to diskStallMaxUnits more. */
+  readonly diskStallProbability: number;
+  readonly diskStallMaxUnits: number;
 }
 
 export function drawScenario(prng: Prng, nodeIds: readonly number[]): Scenario {
@@ -117,6 +120,8 @@ export function drawScenario(prng: Prng, nodeIds: readonly number[]): Scenario {
     asyncPersistence: prng.chance(0.5),
     diskLatencyMinUnits: prng.range(1, 50),
     diskLatencyMaxUnits: prng.range(50, 800),
+    diskStallProbability: prng.chance(0.5) ? prng.next() * 0.02 : 0,
+    diskStallMaxUnits: prng.range(1, 15) * UNITS_PER_TICK,
   };
 }
 
