@@ -15,70 +15,25 @@ import {
   RaftNode,
   type ReadState,
   type Ready,
-  type Role,
 } from "../../raft/index.ts";
+import { newCheckers } from "./checkers.ts";
 import type { EventQueue } from "./event-queue.ts";
 import type { SimEvent } from "./events.ts";
-import { AcknowledgedWritesChecker } from "./invariants/acknowledged-writes.ts";
-import { ElectionSafetyChecker } from "./invariants/election-safety.ts";
-import { LeaderCompletenessChecker } from "./invariants/leader-completeness.ts";
-import { LogMatchingChecker } from "./invariants/log-matching.ts";
-import { ReadConsistencyChecker } from "./invariants/read-consistency.ts";
-import { StateMachineSafetyChecker } from "./invariants/state-machine-safety.ts";
 import { InvariantViolation } from "./invariants/violation.ts";
 import type { Network } from "./network.ts";
 import type { Prng } from "./prng.ts";
 import type { Scenario } from "./scenario.ts";
+import { type Mutation, SimNode } from "./sim-node.ts";
 import { SimStateMachine } from "./state-machine.ts";
 import type { Trace } from "./trace.ts";
 import { MESSAGE_TYPE_CODES, packMessageFlags, ROLE_CODES } from "./trace-format.ts";
 
+export type { Checkers } from "./checkers.ts";
+export type { CrashPoint, Mutation } from "./sim-node.ts";
+export { SimNode } from "./sim-node.ts";
+
 /** Ready rounds one input may cause before the harness calls it a livelock. */
 const MAX_READY_ROUNDS = 1000;
-
-/**
- * Deliberate bugs the simulator can plant in its own node layer, to show that the checkers
- * catch them in whole runs (see test/testing/sim/mutations.test.ts). Never used otherwise.
- * - "local-reads": serve reads from the local state machine at once, without ReadIndex.
- * - "lose-log-tail": a crash loses the last few persisted entries (an fsync that lied).
- */
-export type Mutation = "local-reads" | "lose-log-tail";
-
-/** Where an armed crash strikes inside the next Ready that persists something. */
-export type CrashPoint = "after-persist" | "after-send";
-
-export class SimNode {
-  readonly id: number;
-  readonly random: () => number;
-  /** Durable: survives crashes. Undefined until the node is first started. */
-  storage: MemoryStorage | undefined;
-  /** Volatile: undefined while the node is down. */
-  raft: RaftNode | undefined;
-  machine = new SimStateMachine();
-  incarnation = 0;
-  role: Role = "follower";
-  leaderId = 0;
-  /** Term and commit as last persisted. */
-  term = 0;
-  commit = 0;
-  /** Read states waiting for the state machine to reach their index. */
-  readStates: ReadState[] = [];
-  /** Asynchronous persistence: the Ready being written, handled when the write completes. */
-  pendingReady: Ready | undefined;
-  armedCrash: CrashPoint | undefined;
-  /** Incremented when the node goes down; a scheduled restart names the down period it ends. */
-  downToken = 0;
-
-  constructor(id: number, prng: Prng) {
-    this.id = id;
-    const own = prng.fork();
-    this.random = () => own.next();
-  }
-
-  get running(): boolean {
-    return this.raft !== undefined;
-  }
-}
 
 export interface ClusterHooks {
   /** `node` applied `entry`; `writeId` is the client write it carries, if any. */
@@ -86,26 +41,6 @@ export interface ClusterHooks {
   /** `node` served a read: its state machine reached the read state's index. */
   onReadServed(node: SimNode, readState: ReadState): void;
   onCrash(node: SimNode): void;
-}
-
-export interface Checkers {
-  readonly election: ElectionSafetyChecker;
-  readonly logs: LogMatchingChecker;
-  readonly completeness: LeaderCompletenessChecker;
-  readonly stateMachines: StateMachineSafetyChecker;
-  readonly acknowledged: AcknowledgedWritesChecker;
-  readonly reads: ReadConsistencyChecker;
-}
-
-export function newCheckers(): Checkers {
-  return {
-    election: new ElectionSafetyChecker(),
-    logs: new LogMatchingChecker(),
-    completeness: new LeaderCompletenessChecker(),
-    stateMachines: new StateMachineSafetyChecker(),
-    acknowledged: new AcknowledgedWritesChecker(),
-    reads: new ReadConsistencyChecker(),
-  };
 }
 
 export interface ClusterStats {

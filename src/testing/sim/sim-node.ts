@@ -1,0 +1,50 @@
+// One simulated cluster member: its durable storage, its volatile core and state machine, and
+// what its Readies have reported so far.
+
+import type { MemoryStorage, RaftNode, ReadState, Ready, Role } from "../../raft/index.ts";
+import type { Prng } from "./prng.ts";
+import { SimStateMachine } from "./state-machine.ts";
+
+/**
+ * Deliberate bugs the simulator can plant in its own node layer, to show that the checkers
+ * catch them in whole runs (see test/testing/sim/mutations.test.ts). Never used otherwise.
+ * - "local-reads": serve reads from the local state machine at once, without ReadIndex.
+ * - "lose-log-tail": a crash loses the last few persisted entries (an fsync that lied).
+ */
+export type Mutation = "local-reads" | "lose-log-tail";
+
+/** Where an armed crash strikes inside the next Ready that persists something. */
+export type CrashPoint = "after-persist" | "after-send";
+
+export class SimNode {
+  readonly id: number;
+  readonly random: () => number;
+  /** Durable: survives crashes. Undefined until the node is first started. */
+  storage: MemoryStorage | undefined;
+  /** Volatile: undefined while the node is down. */
+  raft: RaftNode | undefined;
+  machine = new SimStateMachine();
+  incarnation = 0;
+  role: Role = "follower";
+  leaderId = 0;
+  /** Term and commit as last persisted. */
+  term = 0;
+  commit = 0;
+  /** Read states waiting for the state machine to reach their index. */
+  readStates: ReadState[] = [];
+  /** Asynchronous persistence: the Ready being written, handled when the write completes. */
+  pendingReady: Ready | undefined;
+  armedCrash: CrashPoint | undefined;
+  /** Incremented when the node goes down; a scheduled restart names the down period it ends. */
+  downToken = 0;
+
+  constructor(id: number, prng: Prng) {
+    this.id = id;
+    const own = prng.fork();
+    this.random = () => own.next();
+  }
+
+  get running(): boolean {
+    return this.raft !== undefined;
+  }
+}
