@@ -241,7 +241,7 @@ function lmdbRunner(dir: string, entrySizeBytes: number, writers: number): Runne
   };
 }
 
-const SLICES_PER_CELL = 5;
+const SLICES_PER_CELL = 10;
 
 async function runCell(
   dir: string,
