@@ -107,7 +107,9 @@ interface AppendGroup {
   readonly terms: number[];
   readonly recordSizes: number[];
   bytes: number;
-  readonly waiters: Waiter[];
+  /** One promise for every append in the group: settling it wakes them all. */
+  readonly done: Promise<void>;
+  readonly waiter: Waiter;
 }
 
 interface Barrier {
@@ -138,6 +140,17 @@ function assert(condition: boolean, message: string): asserts condition {
 
 function invalid(message: string): StorageError {
   return new StorageError("STORAGE_INVALID_ARGUMENT", message);
+}
+
+function settleable(): { done: Promise<void>; waiter: Waiter } {
+  let waiter: Waiter | undefined;
+  const done = new Promise<void>((resolve, reject) => {
+    waiter = { resolve, reject };
+  });
+  // Callers see a failure through the promise they were given; this handler only keeps a group
+  // whose callers all dropped their promise from crashing the process as an unhandled rejection.
+  done.catch(() => {});
+  return { done, waiter: waiter as Waiter };
 }
 
 function writevAll(fd: number, buffers: Buffer[], position: number): Promise<number> {
@@ -347,7 +360,7 @@ export class LogStore {
         terms: [],
         recordSizes: [],
         bytes: 0,
-        waiters: [],
+        ...settleable(),
       };
       this.queue.push(group);
     }
@@ -373,9 +386,6 @@ export class LogStore {
     this.acceptedNextIndex = expectedIndex;
     this.acceptedLastTerm = lastTerm;
     this.appendCalls++;
-    const promise = new Promise<void>((resolve, reject) => {
-      (group as AppendGroup).waiters.push({ resolve, reject });
-    });
     if (!this.draining && group.bytes >= this.limits.eagerGroupBytes) {
       // Large entries: send this group to disk now and let the rest of this burst of appends
       // (checksumming, copying) overlap with its write instead of waiting for the next turn.
@@ -383,7 +393,7 @@ export class LogStore {
     } else {
       this.scheduleFlush();
     }
-    return promise;
+    return group.done;
   }
 
   /** Removes entries with index >= fromIndex (a conflicting, uncommitted suffix). */
@@ -532,7 +542,7 @@ export class LogStore {
           this.inFlight = operation;
           await this.writeGroup(operation);
           this.inFlight = undefined;
-          for (const waiter of operation.waiters) waiter.resolve();
+          operation.waiter.resolve();
         } else {
           operation.run();
           operation.waiter.resolve();
@@ -551,7 +561,7 @@ export class LogStore {
   private rejectOperation(operation: Operation, error: unknown): void {
     if (operation.kind === "append") {
       this.pendingBytes -= operation.bytes;
-      for (const waiter of operation.waiters) waiter.reject(error);
+      operation.waiter.reject(error);
     } else {
       operation.waiter.reject(error);
     }
