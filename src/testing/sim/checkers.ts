@@ -6,9 +6,11 @@ import { LeaderCompletenessChecker } from "./invariants/leader-completeness.ts";
 import { LogMatchingChecker } from "./invariants/log-matching.ts";
 import { ReadConsistencyChecker } from "./invariants/read-consistency.ts";
 import { StateMachineSafetyChecker } from "./invariants/state-machine-safety.ts";
+import { VoteSafetyChecker } from "./invariants/vote-safety.ts";
 
 export interface Checkers {
   readonly election: ElectionSafetyChecker;
+  readonly votes: VoteSafetyChecker;
   readonly logs: LogMatchingChecker;
   readonly completeness: LeaderCompletenessChecker;
   readonly stateMachines: StateMachineSafetyChecker;
@@ -19,6 +21,7 @@ export interface Checkers {
 export function newCheckers(): Checkers {
   return {
     election: new ElectionSafetyChecker(),
+    votes: new VoteSafetyChecker(),
     logs: new LogMatchingChecker(),
     completeness: new LeaderCompletenessChecker(),
     stateMachines: new StateMachineSafetyChecker(),

@@ -201,6 +201,9 @@ export class Cluster {
     node.incarnation++;
     node.downToken++;
     if (this.mutation === "lose-log-tail") this.loseLogTail(node);
+    if (this.mutation === "forget-votes" && node.storage !== undefined) {
+      node.storage.setHardState({ ...node.storage.hardState(), vote: 0 });
+    }
     node.machine = new SimStateMachine();
     node.readStates = [];
     node.pendingReady = undefined; // an unwritten Ready dies with the process
@@ -338,6 +341,7 @@ export class Cluster {
         );
       }
       storage.setHardState(hard);
+      this.checkers.votes.onHardState(id, hard.term, hard.vote);
       node.term = hard.term;
       if (hard.commit !== node.commit) {
         node.commit = hard.commit;

@@ -10,8 +10,9 @@ import { SimStateMachine } from "./state-machine.ts";
  * catch them in whole runs (see test/testing/sim/mutations.test.ts). Never used otherwise.
  * - "local-reads": serve reads from the local state machine at once, without ReadIndex.
  * - "lose-log-tail": a crash loses the last few persisted entries (an fsync that lied).
+ * - "forget-votes": a crash loses the node's vote (its hard state was not really fsynced).
  */
-export type Mutation = "local-reads" | "lose-log-tail";
+export type Mutation = "local-reads" | "lose-log-tail" | "forget-votes";
 
 /** Where an armed crash strikes inside the next Ready that persists something. */
 export type CrashPoint = "after-persist" | "after-send";

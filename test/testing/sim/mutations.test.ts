@@ -27,6 +27,15 @@ test("a disk that loses acknowledged log entries on a crash is caught", () => {
   );
 });
 
+test("a node that forgets its vote across a crash is caught voting twice in one term", () => {
+  const caught: string[] = [];
+  for (let seed = 1; seed <= 40 && caught.length === 0; seed++) {
+    const result = runSimulation({ seed, nodes: 3, ticks: 1500, mutation: "forget-votes" });
+    if (!result.ok) caught.push(`${seed}:${result.violation!.invariant}`);
+  }
+  assert.ok(caught.length > 0, "no seed out of 40 caught the forgotten votes");
+});
+
 test("without a planted bug the same seeds run clean", () => {
   for (let seed = 1; seed <= 5; seed++) {
     const result = runSimulation({ seed, nodes: 3, ticks: 800 });

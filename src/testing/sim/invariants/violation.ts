@@ -3,6 +3,7 @@
 
 export type InvariantName =
   | "election-safety"
+  | "vote-safety"
   | "log-matching"
   | "leader-completeness"
   | "state-machine-safety"
