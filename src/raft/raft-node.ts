@@ -32,7 +32,6 @@ interface Outstanding {
 }
 
 const NO_ENTRIES: readonly Entry[] = Object.freeze([]) as readonly Entry[];
-const NO_MESSAGES: readonly Message[] = Object.freeze([]) as readonly Message[];
 
 export class RaftNode implements RaftNodeApi {
   private readonly raft: Raft;
@@ -117,7 +116,7 @@ export class RaftNode implements RaftNodeApi {
     const committedEntries = log.hasNextEntries()
       ? log.nextEntries(r.cfg.maxCommittedBytesPerReady)
       : NO_ENTRIES;
-    const messages = r.hasPendingOutput() ? r.takeMessages() : NO_MESSAGES;
+    const messages = r.takeMessages();
     const readStates = r.takeReadStates();
 
     let softState: SoftState | undefined;

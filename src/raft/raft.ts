@@ -61,6 +61,8 @@ interface WaitingRead {
 }
 
 const EMPTY_DATA = new Uint8Array(0);
+const NO_MESSAGES: readonly Message[] = Object.freeze([]) as readonly Message[];
+const NO_READ_STATES: readonly ReadState[] = Object.freeze([]) as readonly ReadState[];
 
 export class Raft {
   readonly id: NodeId;
@@ -145,15 +147,20 @@ export class Raft {
 
   // ---- outputs -------------------------------------------------------------------------------
 
-  takeMessages(): Message[] {
+  // Handing out an array gives it away: inputs between ready() and advance() must not append
+  // to an array the caller is still working through, so an empty one is never handed out.
+
+  takeMessages(): readonly Message[] {
     const out = this.msgs;
-    if (out.length > 0) this.msgs = [];
+    if (out.length === 0) return NO_MESSAGES;
+    this.msgs = [];
     return out;
   }
 
-  takeReadStates(): ReadState[] {
+  takeReadStates(): readonly ReadState[] {
     const out = this.readStates;
-    if (out.length > 0) this.readStates = [];
+    if (out.length === 0) return NO_READ_STATES;
+    this.readStates = [];
     return out;
   }
 

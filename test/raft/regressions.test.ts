@@ -3,6 +3,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { encodeConfChange, MemoryStorage, RaftNode } from "../../src/raft/index.ts";
+import { bytes, Network } from "./helpers/network.ts";
 
 test("SIM-1: restart does not replay conf changes that the snapshot already covers", () => {
   const s = new MemoryStorage({ voters: [1, 2, 3], learners: [] });
@@ -21,4 +22,63 @@ test("SIM-1: restart does not replay conf changes that the snapshot already cove
   s.compact(1); // compaction lags the snapshot: entries 2..3 are still in the log
   const node = new RaftNode({ id: 1, storage: s, random: () => 0.5, appliedIndex: 3 });
   assert.deepEqual(node.status().confState, { voters: [1, 2, 3], learners: [4] });
+});
+
+test("SIM-2: a Ready's messages do not grow when inputs arrive before advance()", () => {
+  // A follower with a read state to hand out and no message: the Ready used to hand out the
+  // live (empty) message array, so an acknowledgement produced before advance() joined the
+  // Ready being persisted, and went out before its entry was durable.
+  const net = new Network([1, 2, 3]);
+  net.elect(1);
+  const term = net.node(2).status().term;
+  const last = net.node(2).status().lastIndex;
+  net.node(2).step({
+    type: "read-index-response",
+    from: 1,
+    to: 2,
+    term,
+    logTerm: 0,
+    index: last,
+    entries: [],
+    commit: 0,
+    reject: false,
+    rejectHint: 0,
+    context: bytes("r"),
+  });
+  const rd = net.node(2).ready();
+  assert.equal(rd.messages.length, 0);
+  assert.equal(rd.readStates.length, 1);
+  net.node(2).step({
+    type: "append",
+    from: 1,
+    to: 2,
+    term,
+    logTerm: term,
+    index: last,
+    entries: [{ index: last + 1, term, type: "normal", data: bytes("x") }],
+    commit: last,
+    reject: false,
+    rejectHint: 0,
+  });
+  assert.equal(rd.messages.length, 0, "the acknowledgement waits for the next Ready");
+  net.node(2).advance();
+  const next = net.node(2).ready();
+  assert.equal(next.entries.length, 1);
+  assert.equal(next.messages.length, 1, "with the entry it acknowledges");
+  net.member(2).storage.append(next.entries);
+  net.node(2).advance();
+});
+
+test("SIM-2: a Ready's read states do not grow when inputs arrive before advance()", () => {
+  const net = new Network([1]);
+  net.elect(1);
+  net.node(1).propose(bytes("x"));
+  const rd = net.node(1).ready();
+  assert.equal(rd.readStates.length, 0);
+  net.node(1).readIndex(bytes("r")); // a single voter answers at once
+  assert.equal(rd.readStates.length, 0);
+  net.member(1).storage.append(rd.entries);
+  if (rd.hardState !== undefined) net.member(1).storage.setHardState(rd.hardState);
+  net.node(1).advance();
+  assert.equal(net.node(1).ready().readStates.length, 1);
 });
