@@ -18,6 +18,16 @@ export interface LocalClusterOptions {
   /** Node i's API listens on basePort + i, its peer transport on basePort + 100 + i. */
   readonly basePort: number;
   readonly host?: string;
+  /**
+   * Listen host of each node (index id - 1), overriding `host`: the chaos harness puts each node
+   * in its own network namespace with its own address.
+   */
+  readonly hosts?: readonly string[];
+  /**
+   * Command words put before each node's command, e.g. `["ip", "netns", "exec", "ns1"]`. The
+   * prefix must exec the node (as `ip netns exec` does) so that signals reach the node itself.
+   */
+  readonly commandPrefix?: (id: number) => readonly string[];
   /** Restart a node that exits without being asked to. */
   readonly autoRestart?: boolean;
   /** Extra configuration merged into every node's file when the cluster is created. */
@@ -120,7 +130,7 @@ export class LocalCluster {
 
   private prepare(): NodeConfig[] {
     const { nodes, basePort } = this.options;
-    const host = this.options.host ?? "127.0.0.1";
+    const hostOf = (id: number) => this.hostOf(id);
     mkdirSync(join(this.dir, "logs"), { recursive: true });
     const existing = [...Array(64).keys()]
       .map((index) => join(this.dir, `node-${index + 1}.yaml`))
@@ -139,15 +149,15 @@ export class LocalCluster {
     }
     const members = Array.from({ length: nodes }, (_, index) => ({
       id: index + 1,
-      peer: `${host}:${basePort + 100 + index + 1}`,
-      api: `http://${host}:${basePort + index + 1}`,
+      peer: `${hostOf(index + 1)}:${basePort + 100 + index + 1}`,
+      api: `http://${hostOf(index + 1)}:${basePort + index + 1}`,
     }));
     const configs: NodeConfig[] = [];
     for (const member of members) {
       const input: NodeConfigInput = {
         id: member.id,
         dataDir: join(this.dir, `node-${member.id}`),
-        listen: { api: `${host}:${basePort + member.id}`, peer: member.peer },
+        listen: { api: `${hostOf(member.id)}:${basePort + member.id}`, peer: member.peer },
         secretFile: secretPath,
         members,
         ...this.options.nodeOverrides,
@@ -164,9 +174,9 @@ export class LocalCluster {
    * and waits to be added by the leader) and start it. Add it with `member add`, then promote it.
    */
   addNode(): LocalNode {
-    const host = this.options.host ?? "127.0.0.1";
     const { basePort } = this.options;
     const id = Math.max(0, ...this.slots.keys()) + 1;
+    const host = this.hostOf(id);
     const existing = this.nodes.map((node) => ({ id: node.id, peer: node.peer, api: node.api }));
     const member = {
       id,
@@ -206,11 +216,17 @@ export class LocalCluster {
     return node;
   }
 
+  private hostOf(id: number): string {
+    return this.options.hosts?.[id - 1] ?? this.options.host ?? "127.0.0.1";
+  }
+
   private spawnNode(id: number): void {
     const slot = this.slots.get(id)!;
     const { command, args } = nodeCommand();
+    const prefix = this.options.commandPrefix?.(id) ?? [];
+    const words = [...prefix, command, ...args, "node", "--config", slot.node.configPath];
     const log = createWriteStream(slot.node.logPath, { flags: "a" });
-    const child = spawn(command, [...args, "node", "--config", slot.node.configPath], {
+    const child = spawn(words[0]!, words.slice(1), {
       stdio: ["ignore", "pipe", "pipe"],
       env: { ...process.env, ...this.options.env },
     });

@@ -265,7 +265,10 @@ export class ClusterMember implements MemberApi {
     });
     const kv = KvStateMachine.open({
       dir: directories.kv,
-      syncMode: "fsync",
+      // The log is the durable record: the state machine commits without waiting for the disk
+      // and is flushed before the log behind it is compacted (takeSnapshot); after a crash it
+      // re-applies from the log.
+      syncMode: "deferred",
       limits: {
         maxKeySizeBytes: config.limits.maxKeyBytes,
         maxValueSizeBytes: config.limits.maxValueBytes,
@@ -578,7 +581,11 @@ export class ClusterMember implements MemberApi {
       index - this.config.snapshot.catchUpEntries,
       this.log.lastIndex() - 1,
     );
-    if (compactTo >= this.log.firstIndex()) await this.log.compact(compactTo);
+    if (compactTo >= this.log.firstIndex()) {
+      // Entries are only dropped from the log once the state machine holding them is on disk.
+      this.kv.store.flush();
+      await this.log.compact(compactTo);
+    }
     this.logger.info({ index, term, compactedTo: compactTo }, "took a snapshot");
     return index;
   }
