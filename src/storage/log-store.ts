@@ -61,9 +61,11 @@ export interface LogStoreOptions {
   readonly maxPendingBytes?: number;
   /**
    * A group that reaches this size is written at once instead of at the next turn of the event
-   * loop, so the encoding of the appends that follow overlaps with its write. Matters for large
-   * entries only: for 64 writers of 4 KiB it turns one 256 KiB write, preceded by 256 KiB of
-   * checksumming, into a pipeline of two. Default 64 KiB.
+   * loop, so the encoding (checksums, copies) of the appends that follow overlaps with its write.
+   * The price is one more durable write per burst, which costs a fixed fsync latency: worth it
+   * only where the transfer time dominates that latency. Default 1 MiB (about 2.5 ms of transfer
+   * at 400 MB/s against an fsync of about 0.15 ms). At 64 KiB, 64 writers of 4 KiB measured no
+   * better on an idle disk and up to 40% worse on a busy one.
    */
   readonly eagerGroupBytes?: number;
   /** Read file descriptors kept open for closed segments. Default 16. */
@@ -131,7 +133,7 @@ const DEFAULTS = {
   maxGroupBytes: 8 * 1024 * 1024,
   maxPendingBytes: 256 * 1024 * 1024,
   maxOpenSegments: 16,
-  eagerGroupBytes: 64 * 1024,
+  eagerGroupBytes: 1024 * 1024,
 } as const;
 
 function assert(condition: boolean, message: string): asserts condition {
