@@ -64,8 +64,8 @@ export interface LogStoreOptions {
    * loop, so the encoding (checksums, copies) of the appends that follow overlaps with its write.
    * The price is one more durable write per burst, which costs a fixed fsync latency: worth it
    * only where the transfer time dominates that latency. Default 1 MiB (about 2.5 ms of transfer
-   * at 400 MB/s against an fsync of about 0.15 ms). At 64 KiB, 64 writers of 4 KiB measured no
-   * better on an idle disk and up to 40% worse on a busy one.
+   * at 400 MB/s against an fsync of about 0.15 ms). With 64 KiB, 64 writers of 4 KiB measured
+   * no better, and in some runs 40% worse, on the (busy, shared) development disk.
    */
   readonly eagerGroupBytes?: number;
   /** Read file descriptors kept open for closed segments. Default 16. */
