@@ -10,6 +10,9 @@ const REGRESSION_SEEDS: readonly { id: string; seed: number; nodes: 3 | 5; ticks
   { id: "SIM-1", seed: 3, nodes: 3, ticks: 2000 },
   { id: "SIM-1", seed: 4, nodes: 3, ticks: 2000 },
   { id: "SIM-1", seed: 5, nodes: 3, ticks: 2000 },
+  // A Ready's message array was the core's live one: inputs before advance() added messages to
+  // it (asynchronous persistence), so an acknowledgement left before its entries were persisted.
+  { id: "SIM-2", seed: 1316, nodes: 5, ticks: 2000 },
 ];
 
 for (const { id, seed, nodes, ticks } of REGRESSION_SEEDS) {
