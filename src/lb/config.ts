@@ -46,6 +46,9 @@ const schema = z
     /** Seed for the policies' random choices; omit for a clock-derived seed. */
     seed: z.number().int().min(0).max(0xffffffff).optional(),
     upstreams: z.array(upstreamSchema).max(1024).default([]),
+    /** HTTP client to the upstreams: "native", the proxy's own lean HTTP/1.1 client (less CPU
+     * per request), or "undici". */
+    upstreamClient: z.enum(["native", "undici"]).default("native"),
     policy: z
       .object({
         type: z.enum(policyTypes).default("p2c"),

@@ -40,8 +40,10 @@ function clientAddress(request: IncomingMessage): string {
 export interface ScannedRequest {
   /** Headers to send upstream as a flat [name, value, …] list. */
   headers: string[];
-  /** The Content-Length value, or null without one. */
+  /** The Content-Length value, or null without one (it is not in `headers`: the upstream
+   * client writes the framing of the body it actually sends). */
   contentLength: string | null;
+  hasHost: boolean;
   /** True when the request has a Transfer-Encoding (a body of unknown length). */
   chunked: boolean;
 }
@@ -76,7 +78,10 @@ export function scanRequest(request: IncomingMessage, keepUpgrade: boolean): Sca
       } else if (lower === "x-forwarded-host") forwardedHost ??= value;
       continue;
     } else if (lower === "host") host = value;
-    else if (lower === "content-length") contentLength = value;
+    else if (lower === "content-length") {
+      contentLength = value;
+      continue;
+    }
     out.push(name, value);
   }
   const address = clientAddress(request);
@@ -84,22 +89,28 @@ export function scanRequest(request: IncomingMessage, keepUpgrade: boolean): Sca
   out.push("x-forwarded-proto", "http");
   if (host !== null) out.push("x-forwarded-host", forwardedHost ?? host);
   const listed = connectionTokens(connection ?? undefined);
-  if (listed === null) return { headers: out, contentLength, chunked };
+  const hasHost = host !== null;
+  if (listed === null) return { headers: out, contentLength, chunked, hasHost };
   const filtered: string[] = [];
   for (let index = 0; index < out.length; index += 2) {
     if (!listed.has(out[index]!.toLowerCase())) filtered.push(out[index]!, out[index + 1]!);
   }
-  return { headers: filtered, contentLength, chunked };
+  return { headers: filtered, contentLength, chunked, hasHost };
 }
 
-/** The upstream's response headers (raw Buffers from undici) minus hop-by-hop ones. */
-export function clientResponseHeaders(raw: Buffer[]): string[] {
+function text(item: Buffer | string): string {
+  return typeof item === "string" ? item : item.toString("latin1");
+}
+
+/** The upstream's response headers (strings, or raw Buffers from undici) minus hop-by-hop
+ * ones. */
+export function clientResponseHeaders(raw: Buffer[] | string[]): string[] {
   const out: string[] = [];
   let listed: Set<string> | null = null;
   for (let index = 0; index < raw.length; index += 2) {
-    const name = raw[index]!.toString("latin1");
+    const name = text(raw[index]!);
     const lower = name.toLowerCase();
-    const value = raw[index + 1]!.toString("latin1");
+    const value = text(raw[index + 1]!);
     if (lower === "connection") listed = connectionTokens(value);
     if (hopByHop.has(lower)) continue;
     out.push(name, value);

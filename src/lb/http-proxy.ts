@@ -1,4 +1,5 @@
-// The layer-7 data path: a node:http server in front of one undici Pool per upstream. Bodies
+// The layer-7 data path: a node:http server in front of one connection pool per upstream (the
+// proxy's own lean HTTP/1.1 client by default, undici's Pool with `upstreamClient: undici`). Bodies
 // stream through in both directions (never buffered whole; only small request bodies are held so
 // that they can be re-sent on a retry). WebSocket upgrades are passed through as raw bytes.
 import http, { type IncomingMessage, type ServerResponse } from "node:http";
@@ -10,23 +11,71 @@ import { Pool } from "undici";
 import type { Backend, Balancer } from "./balancer.ts";
 import type { LbConfig } from "./config.ts";
 import type { FailureKind } from "./controller.ts";
-import { clientResponseHeaders, hashKeyOf, scanRequest } from "./headers.ts";
+import { clientResponseHeaders, hashKeyOf, type ScannedRequest, scanRequest } from "./headers.ts";
 import type { DataplaneMetrics } from "./metrics.ts";
 import { RetryBudget } from "./retry-budget.ts";
+import {
+  type ResponseHandler,
+  UpstreamPool,
+  type UpstreamRequest,
+  upstreamErrorCodes,
+} from "./upstream-pool.ts";
 
 const idempotent = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"]);
 const reads = new Set(["GET", "HEAD", "OPTIONS"]);
 /** Errors that mean the request never reached the upstream: safe to re-send for any method. */
-const connectErrors = new Set([
+const connectErrors = new Set<string>([
   "ECONNREFUSED",
   "UND_ERR_CONNECT_TIMEOUT",
+  upstreamErrorCodes.connectTimeout,
   "EHOSTUNREACH",
   "ENETUNREACH",
   "ENOTFOUND",
   "EAI_AGAIN",
   "EADDRNOTAVAIL",
 ]);
+/** The request was never handed to the upstream and the upstream is not at fault. */
+const notSentErrors = new Set<string>([
+  upstreamErrorCodes.queueFull,
+  upstreamErrorCodes.poolClosed,
+]);
+const headersTimeoutErrors = new Set<string>([
+  "UND_ERR_HEADERS_TIMEOUT",
+  upstreamErrorCodes.headersTimeout,
+]);
 const codeClasses = ["1xx", "2xx", "3xx", "4xx", "5xx"] as const;
+
+/** What an exchange needs from an upstream's connection pool. */
+interface UpstreamDispatcher {
+  dispatch(request: UpstreamRequest, handler: ResponseHandler): void;
+  close(): Promise<void>;
+  destroy(): Promise<void>;
+}
+
+/** undici's Pool behind the same interface (`upstreamClient: undici`). */
+class UndiciDispatcher implements UpstreamDispatcher {
+  constructor(private readonly pool: Pool) {}
+
+  dispatch(request: UpstreamRequest, handler: ResponseHandler): void {
+    let headers = request.headers;
+    // undici frames Buffer bodies itself; a stream of known length needs its Content-Length.
+    if (request.body !== null && !Buffer.isBuffer(request.body) && request.contentLength !== null) {
+      headers = [...headers, "content-length", String(request.contentLength)];
+    }
+    this.pool.dispatch(
+      { path: request.path, method: request.method, headers, body: request.body },
+      handler as unknown as Dispatcher.DispatchHandler,
+    );
+  }
+
+  close(): Promise<void> {
+    return this.pool.close();
+  }
+
+  destroy(): Promise<void> {
+    return this.pool.destroy();
+  }
+}
 
 export type FailureReporter = (name: string, kind: FailureKind) => void;
 
@@ -37,7 +86,7 @@ interface Instruments {
 
 /** Per-backend data-path state: the connection pool and pre-bound metric children. */
 interface Runtime {
-  pool: Pool;
+  pool: UpstreamDispatcher;
   instruments: Instruments;
 }
 
@@ -78,15 +127,29 @@ export class HttpProxy {
   /** Balancer hook: a backend joined. */
   attach(backend: Backend): void {
     const timeouts = this.config.timeouts;
-    const pool = new Pool(backend.spec.url, {
-      connections: this.config.limits.maxConnectionsPerUpstream,
-      pipelining: 1,
-      keepAliveTimeout: timeouts.upstreamKeepAliveMs,
-      keepAliveMaxTimeout: timeouts.upstreamKeepAliveMs,
-      headersTimeout: timeouts.responseHeadersMs,
-      bodyTimeout: timeouts.bodyIdleMs,
-      connect: { timeout: timeouts.connectMs },
-    });
+    const limits = this.config.limits;
+    const pool: UpstreamDispatcher =
+      this.config.upstreamClient === "undici"
+        ? new UndiciDispatcher(
+            new Pool(backend.spec.url, {
+              connections: limits.maxConnectionsPerUpstream,
+              pipelining: 1,
+              keepAliveTimeout: timeouts.upstreamKeepAliveMs,
+              keepAliveMaxTimeout: timeouts.upstreamKeepAliveMs,
+              headersTimeout: timeouts.responseHeadersMs,
+              bodyTimeout: timeouts.bodyIdleMs,
+              connect: { timeout: timeouts.connectMs },
+            }),
+          )
+        : new UpstreamPool(backend.spec, {
+            maxConnections: limits.maxConnectionsPerUpstream,
+            maxQueued: limits.maxOutstandingPerUpstream,
+            connectTimeoutMs: timeouts.connectMs,
+            headersTimeoutMs: timeouts.responseHeadersMs,
+            bodyIdleTimeoutMs: timeouts.bodyIdleMs,
+            keepAliveMs: timeouts.upstreamKeepAliveMs,
+            maxHeaderBytes: limits.maxHeaderBytes,
+          });
     const upstream = backend.name;
     this.runtimes.set(backend, {
       pool,
@@ -159,10 +222,10 @@ export class HttpProxy {
     const scanned = scanRequest(request, false);
     const lengthHeader = scanned.contentLength;
     const hasBody = lengthHeader !== null ? lengthHeader !== "0" : scanned.chunked;
-    const exchange = new Exchange(this, request, response, method, scanned.headers);
+    const exchange = new Exchange(this, request, response, method, scanned);
     if (!hasBody) {
       request.resume();
-      exchange.start(null, true);
+      exchange.start(null, true, null);
       return;
     }
     const length = lengthHeader === null ? Number.NaN : Number(lengthHeader);
@@ -175,11 +238,11 @@ export class HttpProxy {
         if (received > length) request.destroy();
         else chunks.push(chunk);
       });
-      request.on("end", () => exchange.start(Buffer.concat(chunks, received), true));
+      request.on("end", () => exchange.start(Buffer.concat(chunks, received), true, received));
       request.on("error", () => exchange.clientGone());
       return;
     }
-    exchange.start(request, false);
+    exchange.start(request, false, Number.isNaN(length) ? null : length);
   }
 
   // --- used by Exchange -------------------------------------------------------------------
@@ -321,10 +384,11 @@ export class HttpProxy {
  * raw header buffers without parsing them into an object, which is cheaper for a proxy that only
  * copies headers through.
  */
-class Exchange implements Dispatcher.DispatchHandler {
+class Exchange implements ResponseHandler {
   private backend: Backend | null = null;
   private tried: Backend[] | null = null;
   private body: Buffer | IncomingMessage | null = null;
+  private contentLength: number | null = null;
   private replayable = true;
   private attempts = 0;
   private startedAt = 0;
@@ -340,16 +404,21 @@ class Exchange implements Dispatcher.DispatchHandler {
     private readonly request: IncomingMessage,
     private readonly response: ServerResponse,
     private readonly method: string,
-    private readonly upstreamHeaders: string[],
+    private readonly scanned: ScannedRequest,
   ) {
     response.on("close", () => {
       if (!this.finishedExchange) this.clientGone();
     });
   }
 
-  start(body: Buffer | IncomingMessage | null, replayable: boolean): void {
+  start(
+    body: Buffer | IncomingMessage | null,
+    replayable: boolean,
+    contentLength: number | null,
+  ): void {
     this.body = body;
     this.replayable = replayable;
+    this.contentLength = contentLength;
     this.dispatch();
   }
 
@@ -381,8 +450,10 @@ class Exchange implements Dispatcher.DispatchHandler {
       {
         path: this.request.url ?? "/",
         method: this.method,
-        headers: this.upstreamHeaders,
+        headers: this.scanned.headers,
         body: this.body,
+        contentLength: this.contentLength,
+        hasHost: this.scanned.hasHost,
       },
       this,
     );
@@ -395,7 +466,7 @@ class Exchange implements Dispatcher.DispatchHandler {
 
   onHeaders(
     statusCode: number,
-    rawHeaders: Buffer[],
+    rawHeaders: Buffer[] | string[],
     resume: () => void,
     statusText: string,
   ): boolean {
@@ -452,7 +523,12 @@ class Exchange implements Dispatcher.DispatchHandler {
       this.finish();
       return;
     }
-    if (code === "UND_ERR_HEADERS_TIMEOUT") {
+    if (notSentErrors.has(code) && this.replayable && this.proxy.mayRetry(this.attempts)) {
+      this.proxy.retried("not-sent");
+      this.retryOn(backend);
+      return;
+    }
+    if (headersTimeoutErrors.has(code)) {
       this.proxy.recordOutcome(backend, "5xx");
       this.fail(504, "upstream timed out");
       return;
