@@ -3,6 +3,7 @@
 // a checksum, see atomic-file.ts), so a caller that awaits nothing and sends a vote or an
 // acknowledgement after `save` returns can never have promised something it will forget.
 
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { type JsonValue, readAtomicFileSync, writeAtomicFileSync } from "./atomic-file.ts";
 import { StorageError } from "./errors.ts";
@@ -39,8 +40,9 @@ export class HardStateStore {
     this.state = state;
   }
 
-  /** Loads the state in `directory` (which must exist); a node that never saved starts at zero. */
+  /** Loads the state in `directory` (created if missing); a node that never saved starts at zero. */
   static open(directory: string): HardStateStore {
+    mkdirSync(directory, { recursive: true });
     const file = join(directory, STATE_FILE);
     const stored = readAtomicFileSync(file);
     if (stored === undefined) return new HardStateStore(file, EMPTY);

@@ -8,7 +8,15 @@
 //          metadata CRC32C u32 | CRC32C of the preceding 28 trailer bytes u32.
 // The trailer goes last because the data checksum is known only after the data has streamed by.
 
-import { closeSync, openSync, readdirSync, readSync, statSync, unlinkSync } from "node:fs";
+import {
+  closeSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readSync,
+  statSync,
+  unlinkSync,
+} from "node:fs";
 import { type FileHandle, open as openFile, rename, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { fsyncDirectory, type JsonValue } from "./atomic-file.ts";
@@ -318,8 +326,8 @@ export class SnapshotStore {
   }
 
   /**
-   * Opens the snapshot directory (which must exist): deletes leftovers of interrupted writes and
-   * checks the trailer and metadata of every committed snapshot.
+   * Opens the snapshot directory (created if missing): deletes leftovers of interrupted writes
+   * and checks the trailer and metadata of every committed snapshot.
    */
   static open(options: SnapshotStoreOptions): SnapshotStore {
     if (!Number.isSafeInteger(options.keep ?? 2) || (options.keep ?? 2) < 1) {
@@ -328,6 +336,7 @@ export class SnapshotStore {
         `keep must be a positive integer, got ${options.keep}`,
       );
     }
+    mkdirSync(options.directory, { recursive: true });
     const snapshots: SnapshotInfo[] = [];
     for (const name of readdirSync(options.directory)) {
       const path = join(options.directory, name);
