@@ -303,7 +303,8 @@ ${upstreamPorts.map((upstream) => `    server 127.0.0.1:${upstream};`).join("\n"
     for (let step = 0; step < targets.length; step++) {
       const target = targets[(step + round) % targets.length]!;
       log(`round ${round + 1}/${roundCount}`);
-      (rounds[target.name] ??= []).push(await measure(target.name, target.port));
+      const figures = await measure(target.name, target.port);
+      rounds[target.name] = [...(rounds[target.name] ?? []), figures];
     }
   }
   for (const target of targets) results[target.name] = median(rounds[target.name]!);
