@@ -5,6 +5,7 @@ import { readFileSync } from "node:fs";
 import { Command } from "commander";
 import { registerCheckHistoryCommand } from "./check-history.ts";
 import { registerClusterCommands } from "./cluster-commands.ts";
+import { registerDrillCommand } from "./drill.ts";
 import { registerLbCommand } from "./lb.ts";
 import { registerNode } from "./node.ts";
 import { registerUp } from "./up.ts";
@@ -27,6 +28,7 @@ export function buildProgram(): Command {
   registerClusterCommands(program);
   registerCheckHistoryCommand(program);
   registerLbCommand(program);
+  registerDrillCommand(program);
   return program;
 }
 

@@ -1,0 +1,44 @@
+// Hand-made drill histories for the tests of the checks.
+import { HistoryRecorder, type OpRecord } from "../../../src/testing/chaos/index.ts";
+
+/** A recorder on a clock the test moves by hand. */
+export function manualRecorder(path?: string) {
+  let nowMs = 0;
+  const recorder = new HistoryRecorder(path, () => nowMs);
+  return {
+    recorder,
+    at(ms: number) {
+      nowMs = ms;
+    },
+  };
+}
+
+type Step = [start: number, end: number];
+
+/** Adds one operation that ran from `start` to `end` (ms). */
+export function op(
+  history: ReturnType<typeof manualRecorder>,
+  process: number | string,
+  [start, end]: Step,
+  operation:
+    | { read: string; result: string | null }
+    | { write: string; value: string; outcome?: "ok" | "fail" | "unknown" }
+    | { cas: string; from: string | null; to: string; swapped: boolean },
+): OpRecord {
+  history.at(start);
+  let record: OpRecord;
+  if ("read" in operation) {
+    record = history.recorder.invoke(process, "read", operation.read, null);
+    history.at(end);
+    history.recorder.complete(record, { outcome: "ok", result: operation.result });
+  } else if ("write" in operation) {
+    record = history.recorder.invoke(process, "write", operation.write, operation.value);
+    history.at(end);
+    history.recorder.complete(record, { outcome: operation.outcome ?? "ok" });
+  } else {
+    record = history.recorder.invoke(process, "cas", operation.cas, operation.to, operation.from);
+    history.at(end);
+    history.recorder.complete(record, { outcome: "ok", swapped: operation.swapped });
+  }
+  return record;
+}
