@@ -25,6 +25,14 @@ export interface ClientOptions {
   /** First retry delay; doubles per attempt, with full jitter, up to retryDelayMaxMs. */
   readonly retryDelayMs?: number;
   readonly retryDelayMaxMs?: number;
+  /**
+   * A request still unanswered after this long starts a check of its node: if the node does not
+   * answer a health probe within probeTimeoutMs while another node reports a leader elsewhere,
+   * the request is abandoned (a write then fails with OUTCOME_UNKNOWN, a read is retried).
+   */
+  readonly hungAfterMs?: number;
+  readonly probeIntervalMs?: number;
+  readonly probeTimeoutMs?: number;
 }
 
 export const DEFAULT_CLIENT_OPTIONS = {
@@ -32,6 +40,9 @@ export const DEFAULT_CLIENT_OPTIONS = {
   maxAttempts: 8,
   retryDelayMs: 25,
   retryDelayMaxMs: 1000,
+  hungAfterMs: 250,
+  probeIntervalMs: 100,
+  probeTimeoutMs: 150,
 } as const;
 
 export interface KeyValue {
@@ -372,6 +383,77 @@ export class HothotClient {
     return undefined;
   }
 
+  /**
+   * A request to a process that hangs (stopped, overloaded, partitioned away) would wait for the
+   * whole request timeout. Once a request has waited `hungAfterMs`, probe: if the endpoint does
+   * not answer a health check quickly while another node reports a leader elsewhere, give up on
+   * it now. Returns a function that stops the watch.
+   */
+  private watchEndpoint(endpoint: string, controller: AbortController): () => void {
+    if (this.endpoints.length < 2) return () => {};
+    let stopped = false;
+    let timer: NodeJS.Timeout | undefined;
+    const probe = async () => {
+      if (stopped) return;
+      const [alive, leaderElsewhere] = await Promise.all([
+        this.answers(endpoint, "/v1/health"),
+        this.leaderOtherThan(endpoint),
+      ]);
+      if (stopped) return;
+      if (!alive && leaderElsewhere) {
+        this.leaderEndpoint = leaderElsewhere;
+        controller.abort();
+        return;
+      }
+      timer = setTimeout(probe, this.options.probeIntervalMs);
+    };
+    timer = setTimeout(probe, this.options.hungAfterMs);
+    return () => {
+      stopped = true;
+      clearTimeout(timer);
+    };
+  }
+
+  private async answers(endpoint: string, path: string): Promise<boolean> {
+    try {
+      const response = await this.agent.request({
+        origin: endpoint,
+        method: "GET",
+        path,
+        signal: AbortSignal.timeout(this.options.probeTimeoutMs),
+        ...(this.token ? { headers: { authorization: `Bearer ${this.token}` } } : {}),
+      });
+      await response.body.dump();
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** The API origin of a leader some other node reports, if it is not `endpoint`. */
+  private async leaderOtherThan(endpoint: string): Promise<string | undefined> {
+    const others = this.endpoints.filter((candidate) => candidate !== endpoint);
+    const found = await Promise.all(
+      others.map(async (other) => {
+        try {
+          const response = await this.agent.request({
+            origin: other,
+            method: "GET",
+            path: "/v1/status",
+            signal: AbortSignal.timeout(this.options.probeTimeoutMs),
+            ...(this.token ? { headers: { authorization: `Bearer ${this.token}` } } : {}),
+          });
+          const status = (await response.body.json()) as NodeStatus;
+          const leader = status.members?.find((member) => member.id === status.leaderId);
+          return leader?.api ? new URL(leader.api).origin : undefined;
+        } catch {
+          return undefined;
+        }
+      }),
+    );
+    return found.find((origin) => origin !== undefined && origin !== endpoint);
+  }
+
   private order(write: boolean): string[] {
     const start = this.nextRead++ % this.endpoints.length;
     const rotated = [...this.endpoints.slice(start), ...this.endpoints.slice(0, start)];
@@ -401,9 +483,10 @@ export class HothotClient {
           if (error.code === "NO_LEADER" && options.write) this.leaderEndpoint = undefined;
         } catch (error) {
           const failure = this.classify(error, options.write);
+          // Whatever happened, this endpoint is no longer a good guess for the leader.
+          if (endpoint === this.leaderEndpoint) this.leaderEndpoint = undefined;
           if (!failure.retryable) throw failure;
           lastError = failure;
-          if (endpoint === this.leaderEndpoint) this.leaderEndpoint = undefined;
         }
       }
       if (attempt + 1 < maxAttempts) {
@@ -446,13 +529,33 @@ export class HothotClient {
     const headers: Record<string, string> = {};
     if (this.token) headers.authorization = `Bearer ${this.token}`;
     if (options.contentType) headers["content-type"] = options.contentType;
-    const response = await this.agent.request({
-      origin: endpoint,
-      method: options.method,
-      path: options.path,
-      headers,
-      ...(options.body !== undefined ? { body: options.body } : {}),
-    });
+    const controller = new AbortController();
+    const watchdog = this.watchEndpoint(endpoint, controller);
+    let response: Awaited<ReturnType<Agent["request"]>>;
+    try {
+      response = await this.agent.request({
+        origin: endpoint,
+        method: options.method,
+        path: options.path,
+        headers,
+        signal: controller.signal,
+        ...(options.body !== undefined ? { body: options.body } : {}),
+      });
+    } catch (error) {
+      if (controller.signal.aborted) {
+        throw new HothotError(
+          options.write ? "OUTCOME_UNKNOWN" : "UNAVAILABLE",
+          `${endpoint} stopped answering and another node leads the cluster now` +
+            (options.write
+              ? "; the write may or may not have taken effect: read the key to find out"
+              : ""),
+          { retryable: !options.write, cause: error },
+        );
+      }
+      throw error;
+    } finally {
+      watchdog();
+    }
     const text = await response.body.text();
     let json: unknown;
     try {

@@ -208,6 +208,10 @@ export class ClusterMember implements MemberApi {
     this.transport.on("message", (from, envelope) => this.onEnvelope(from, envelope));
     this.transport.on("peerDown", (peer) => {
       if (peer === this.leaderId && this.role !== "leader") {
+        this.logger.info(
+          { leaderId: peer, term: this.term },
+          "lost the connection to the leader: starting an early pre-vote",
+        );
         this.raft.reportLeaderLost();
         this.schedule();
       }
@@ -464,6 +468,7 @@ export class ClusterMember implements MemberApi {
   }
 
   private onSoftState(role: Role, leaderId: number): void {
+    this.logger.debug({ role, leaderId, term: this.term }, "role changed");
     if (role === "candidate" && this.role !== "candidate") this.metrics.elections.inc();
     if (leaderId !== this.leaderId && leaderId !== 0) {
       this.metrics.leaderChanges.inc();

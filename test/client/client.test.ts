@@ -146,3 +146,48 @@ test("a bad endpoint is refused at construction with a hint", () => {
     (error: unknown) => error instanceof HothotError && error.code === "INVALID_ARGUMENT",
   );
 });
+
+test("a request to a hung node is abandoned once another node leads: writes unknown, reads retried", async () => {
+  let leaderUrl = "";
+  const hung = await fakeNode(() => {
+    // a stopped process: accepts connections, never answers
+  });
+  leaderUrl = await fakeNode((request, response) => {
+    if (request.url === "/v1/status") {
+      json(response, 200, {
+        id: 2,
+        leaderId: 2,
+        members: [
+          { id: 1, api: hung },
+          { id: 2, api: leaderUrl },
+        ],
+      });
+    } else {
+      json(response, 200, {
+        key: "k",
+        value: "from-2",
+        createRevision: 1,
+        modRevision: 1,
+        version: 1,
+      });
+    }
+  });
+  const client = new HothotClient({
+    endpoints: [hung, leaderUrl],
+    requestTimeoutMs: 10_000,
+    retryDelayMs: 1,
+  });
+  const started = Date.now();
+  await assert.rejects(
+    client.put("k", "v"),
+    (error: unknown) => error instanceof HothotError && error.code === "OUTCOME_UNKNOWN",
+  );
+  assert.ok(
+    Date.now() - started < 3000,
+    `the write was abandoned after ${Date.now() - started} ms`,
+  );
+  assert.equal(client.leader, leaderUrl);
+  const read = await client.get("k", { endpoint: undefined });
+  assert.equal(read?.value, "from-2");
+  await client.close();
+});
