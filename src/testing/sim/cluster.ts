@@ -12,6 +12,7 @@ import {
   type Entry,
   MemoryStorage,
   type Message,
+  type MessageType,
   RaftNode,
   type ReadState,
   type Ready,
@@ -31,6 +32,15 @@ import { MESSAGE_TYPE_CODES, packMessageFlags, ROLE_CODES } from "./trace-format
 export type { Checkers } from "./checkers.ts";
 export type { CrashPoint, Mutation } from "./sim-node.ts";
 export { SimNode } from "./sim-node.ts";
+
+/** Messages a leader may send before its Ready is persisted (see Scenario.leaderSendsBeforePersist). */
+const EARLY_MESSAGE_TYPES: ReadonlySet<MessageType> = new Set<MessageType>([
+  "append",
+  "heartbeat",
+  "snapshot",
+  "timeout-now",
+  "read-index-response",
+]);
 
 /** Ready rounds one input may cause before the harness calls it a livelock. */
 const MAX_READY_ROUNDS = 1000;
@@ -263,7 +273,21 @@ export class Cluster {
     if (this.scenario.asyncPersistence) {
       // One Ready at a time is in the "disk"; inputs keep arriving meanwhile.
       if (node.pendingReady !== undefined || !raft.hasReady()) return;
-      node.pendingReady = raft.ready();
+      const ready = raft.ready();
+      node.pendingReady = ready;
+      node.earlySent = undefined;
+      if (
+        this.scenario.leaderSendsBeforePersist &&
+        (ready.softState?.role ?? node.role) === "leader"
+      ) {
+        // Raft thesis §10.2.1: the leader replicates while its own disk write is in flight.
+        node.earlySent = new Set();
+        for (const message of ready.messages) {
+          if (!EARLY_MESSAGE_TYPES.has(message.type)) continue;
+          node.earlySent.add(message);
+          this.send(node, message);
+        }
+      }
       let latency = this.prng.range(
         this.scenario.diskLatencyMinUnits,
         this.scenario.diskLatencyMaxUnits,
@@ -362,7 +386,9 @@ export class Cluster {
       return false;
     }
     // 2. Send.
-    for (const message of ready.messages) this.send(node, message);
+    const early = node.earlySent;
+    for (const message of ready.messages)
+      if (early === undefined || !early.has(message)) this.send(node, message);
     if (persisted && node.armedCrash === "after-send") {
       this.crash(id, "crash after sending, before applying");
       return false;

@@ -6,6 +6,13 @@
 import type { LatencyModel, LossModel } from "./network.ts";
 import type { Prng } from "./prng.ts";
 
+/**
+ * Share of seeds whose leaders send before persisting. Zero until the core documents that its
+ * leader counts its own entries toward commitment only once they are durable (question Q-2 to
+ * the core): a node layer must not do it before then.
+ */
+export const LEADER_SENDS_BEFORE_PERSIST_PROBABILITY = 0;
+
 /** Simulated time units per tick. Latencies are drawn in these units, so a message can take a fraction of a tick. */
 export const UNITS_PER_TICK = 1000;
 
@@ -55,6 +62,12 @@ export interface Scenario {
   readonly asyncPersistence: boolean;
   readonly diskLatencyMinUnits: number;
   readonly diskLatencyMaxUnits: number;
+  /**
+   * With asynchronous persistence, a leader sends its appends, heartbeats, snapshots,
+   * timeout-now and read-index responses as soon as it takes the Ready, before its own write
+   * completes (Raft thesis §10.2.1); everything else still waits for the write.
+   */
+  readonly leaderSendsBeforePersist: boolean;
   /** Probability that one asynchronous write stalls for up to diskStallMaxUnits more. */
   readonly diskStallProbability: number;
   readonly diskStallMaxUnits: number;
@@ -120,6 +133,7 @@ export function drawScenario(prng: Prng, nodeIds: readonly number[]): Scenario {
     asyncPersistence: prng.chance(0.5),
     diskLatencyMinUnits: prng.range(1, 50),
     diskLatencyMaxUnits: prng.range(50, 800),
+    leaderSendsBeforePersist: prng.chance(LEADER_SENDS_BEFORE_PERSIST_PROBABILITY),
     diskStallProbability: prng.chance(0.5) ? prng.next() * 0.02 : 0,
     diskStallMaxUnits: prng.range(1, 15) * UNITS_PER_TICK,
   };

@@ -1,7 +1,7 @@
 // One simulated cluster member: its durable storage, its volatile core and state machine, and
 // what its Readies have reported so far.
 
-import type { MemoryStorage, RaftNode, ReadState, Ready, Role } from "../../raft/index.ts";
+import type { MemoryStorage, Message, RaftNode, ReadState, Ready, Role } from "../../raft/index.ts";
 import type { Prng } from "./prng.ts";
 import { SimStateMachine } from "./state-machine.ts";
 
@@ -35,6 +35,8 @@ export class SimNode {
   readStates: ReadState[] = [];
   /** Asynchronous persistence: the Ready being written, handled when the write completes. */
   pendingReady: Ready | undefined;
+  /** Messages of the pending Ready already sent before it was persisted (leader only). */
+  earlySent: Set<Message> | undefined;
   armedCrash: CrashPoint | undefined;
   /** Incremented when the node goes down; a scheduled restart names the down period it ends. */
   downToken = 0;
