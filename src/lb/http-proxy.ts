@@ -423,8 +423,11 @@ class Exchange implements ResponseHandler {
   }
 
   clientGone(): void {
-    this.abortUpstream?.(new Error("client closed the connection"));
+    // Finish first: the abort reports back through onError (synchronously with the native
+    // client), and a client going away must not count against the upstream.
+    if (this.finishedExchange) return;
     this.finish();
+    this.abortUpstream?.(new Error("client closed the connection"));
   }
 
   private dispatch(): void {

@@ -244,3 +244,35 @@ test("two worker processes share the port and apply the same verdicts", async ()
     await lb.close();
   }
 });
+
+test("clients that hang up mid-request do not count against the upstream", async () => {
+  const slow = await startUpstream("slow", (request, response) => {
+    request.resume();
+    setTimeout(() => response.end("late"), 300);
+  });
+  const lb = await startTestLb({
+    upstreams: [{ name: "slow", url: slow.url }],
+    healthCheck: { enabled: false },
+    outlier: { consecutiveConnectErrors: 1 },
+  });
+  try {
+    for (let index = 0; index < 5; index++) {
+      await new Promise<void>((resolve) => {
+        const request = http.get({ host: "127.0.0.1", port: lb.port, path: "/", agent: false });
+        request.on("error", () => resolve());
+        setTimeout(() => {
+          request.destroy();
+          resolve();
+        }, 50);
+      });
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const status = lb.status().upstreams[0]!;
+    assert.deepEqual([status.ejected, status.ejections], [false, 0]);
+    assert.equal(lb.status().inflight, 0);
+    assert.equal((await get(lb.port)).body, "late");
+  } finally {
+    await lb.close();
+    await slow.close();
+  }
+});
