@@ -125,6 +125,12 @@ export class RaftNode implements RaftNodeApi {
     }
     let hardState: HardState | undefined;
     const h = this.prevHard;
+    if (log.committed < h.commit || r.term < h.term) {
+      throw new RaftError(
+        "INVARIANT",
+        `hard state going backwards: term ${h.term} -> ${r.term}, commit ${h.commit} -> ${log.committed}`,
+      );
+    }
     if (r.term !== h.term || r.vote !== h.vote || log.committed !== h.commit) {
       hardState = { term: r.term, vote: r.vote, commit: log.committed };
     }
