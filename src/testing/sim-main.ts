@@ -14,13 +14,18 @@ import {
   type SimResult,
 } from "./sim/index.ts";
 
-const MUTATIONS: readonly Mutation[] = ["local-reads", "lose-log-tail", "forget-votes"];
+const MUTATIONS: readonly Mutation[] = [
+  "local-reads",
+  "lose-log-tail",
+  "forget-votes",
+  "never-heal",
+];
 
 const USAGE = `usage:
   npm run sim -- --seeds N [--from S] [--nodes 3|5] [--ticks T] [--workers W] [--no-faults]
   npm run sim -- --seed S [--nodes 3|5] [--ticks T] [--verbose]
 defaults: --from 1 --nodes 3 --ticks 2000 --workers 1
---mutation local-reads|lose-log-tail|forget-votes plants a deliberate bug (to see what a violation report looks like)`;
+--mutation local-reads|lose-log-tail|forget-votes|never-heal plants a deliberate bug (to see what a violation report looks like)`;
 
 /** Violations printed in full; the rest are listed by seed only. */
 const MAX_REPORTS = 5;

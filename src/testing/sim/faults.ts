@@ -110,6 +110,11 @@ export class FaultInjector {
     this.network.heal();
     this.network.setLoss(NO_LOSS);
     this.note("heal all: network healed, loss off, members restarted");
+    if (this.cluster.mutation === "never-heal") {
+      // Deliberate bug (checker self-test): the network stays in pieces, nothing can recover.
+      const ids = [...this.cluster.nodes.keys()];
+      for (const id of ids) this.network.isolate(id, ids);
+    }
     for (const node of this.cluster.nodes.values()) {
       node.armedCrash = undefined; // a crash armed in the fault phase must not strike later
       if (!node.running && node.storage !== undefined && !this.admin.retired.has(node.id)) {

@@ -11,8 +11,9 @@ import { SimStateMachine } from "./state-machine.ts";
  * - "local-reads": serve reads from the local state machine at once, without ReadIndex.
  * - "lose-log-tail": a crash loses the last few persisted entries (an fsync that lied).
  * - "forget-votes": a crash loses the node's vote (its hard state was not really fsynced).
+ * - "never-heal": the liveness phase isolates every node instead of healing the network.
  */
-export type Mutation = "local-reads" | "lose-log-tail" | "forget-votes";
+export type Mutation = "local-reads" | "lose-log-tail" | "forget-votes" | "never-heal";
 
 /** Where an armed crash strikes inside the next Ready that persists something. */
 export type CrashPoint = "after-persist" | "after-send";

@@ -36,6 +36,14 @@ test("a node that forgets its vote across a crash is caught voting twice in one 
   assert.ok(caught.length > 0, "no seed out of 40 caught the forgotten votes");
 });
 
+test("a network that never heals fails the liveness phase", () => {
+  const result = runSimulation({ seed: 1, nodes: 3, ticks: 300, mutation: "never-heal" });
+  // The leader of the moment counts as "emerged" at once; check-quorum then deposes it, and the
+  // clients' operations can never complete.
+  assert.equal(result.violation?.invariant, "liveness");
+  assert.match(result.violation!.detail, /still pending \d+ ticks after the network healed/);
+});
+
 test("without a planted bug the same seeds run clean", () => {
   for (let seed = 1; seed <= 5; seed++) {
     const result = runSimulation({ seed, nodes: 3, ticks: 800 });
