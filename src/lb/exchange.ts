@@ -1,0 +1,243 @@
+// One client request through the proxy: choosing an upstream, sending, streaming the answer
+// back, and deciding on retries and on what a failure says about the upstream.
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Backend } from "./balancer.ts";
+import { clientResponseHeaders, type ScannedRequest } from "./headers.ts";
+import type { HttpProxy } from "./http-proxy.ts";
+import { type ResponseHandler, upstreamErrorCodes } from "./upstream-pool.ts";
+
+const idempotent = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"]);
+/** Errors that mean the request never reached the upstream: safe to re-send for any method. */
+const connectErrors = new Set<string>([
+  "ECONNREFUSED",
+  "UND_ERR_CONNECT_TIMEOUT",
+  upstreamErrorCodes.connectTimeout,
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "EADDRNOTAVAIL",
+]);
+/** The request was never handed to the upstream and the upstream is not at fault. */
+const notSentErrors = new Set<string>([
+  upstreamErrorCodes.queueFull,
+  upstreamErrorCodes.poolClosed,
+]);
+const headersTimeoutErrors = new Set<string>([
+  "UND_ERR_HEADERS_TIMEOUT",
+  upstreamErrorCodes.headersTimeout,
+]);
+
+/**
+ * One client request through the proxy, across retries. Implements undici's dispatch handler
+ * with the callback-style methods (onConnect/onHeaders/onData/onComplete/onError): they hand over
+ * raw header buffers without parsing them into an object, which is cheaper for a proxy that only
+ * copies headers through.
+ */
+export class Exchange implements ResponseHandler {
+  private backend: Backend | null = null;
+  private tried: Backend[] | null = null;
+  private body: Buffer | IncomingMessage | null = null;
+  private contentLength: number | null = null;
+  private replayable = true;
+  private attempts = 0;
+  private startedAt = 0;
+  private abortUpstream: ((error?: Error) => void) | null = null;
+  private responded = false;
+  private discarding = false;
+  private gotHeaders = false;
+  private finishedExchange = false;
+  private resume: (() => void) | null = null;
+
+  constructor(
+    private readonly proxy: HttpProxy,
+    private readonly request: IncomingMessage,
+    private readonly response: ServerResponse,
+    private readonly method: string,
+    private readonly scanned: ScannedRequest,
+  ) {
+    response.on("close", () => {
+      if (!this.finishedExchange) this.clientGone();
+    });
+  }
+
+  start(
+    body: Buffer | IncomingMessage | null,
+    replayable: boolean,
+    contentLength: number | null,
+  ): void {
+    this.body = body;
+    this.replayable = replayable;
+    this.contentLength = contentLength;
+    this.dispatch();
+  }
+
+  clientGone(): void {
+    // Finish first: the abort reports back through onError (synchronously with the native
+    // client), and a client going away must not count against the upstream.
+    if (this.finishedExchange) return;
+    this.finish();
+    this.abortUpstream?.(new Error("client closed the connection"));
+  }
+
+  private dispatch(): void {
+    if (this.finishedExchange) return;
+    const backend = this.proxy.pick(this.request, this.method, this.tried);
+    if (backend === null) {
+      this.proxy.noUpstream();
+      this.fail(this.attempts === 0 ? 503 : 502, "no upstream available");
+      return;
+    }
+    const runtime = this.proxy.runtime(backend);
+    if (runtime === undefined) {
+      this.fail(502, "upstream removed");
+      return;
+    }
+    this.backend = backend;
+    this.attempts++;
+    backend.outstanding++;
+    this.gotHeaders = false;
+    this.discarding = false;
+    this.startedAt = performance.now();
+    runtime.pool.dispatch(
+      {
+        path: this.request.url ?? "/",
+        method: this.method,
+        headers: this.scanned.headers,
+        body: this.body,
+        contentLength: this.contentLength,
+        hasHost: this.scanned.hasHost,
+      },
+      this,
+    );
+  }
+
+  onConnect(abort: (error?: Error) => void): void {
+    this.abortUpstream = abort;
+    if (this.finishedExchange) abort(new Error("client closed the connection"));
+  }
+
+  onHeaders(
+    statusCode: number,
+    rawHeaders: Buffer[] | string[],
+    resume: () => void,
+    statusText: string,
+  ): boolean {
+    if (statusCode < 200) return true; // 1xx informational: the proxy answers 100-continue itself
+    this.gotHeaders = true;
+    const backend = this.backend!;
+    this.proxy.recordOutcome(backend, statusCode >= 500 ? "5xx" : "ok");
+    if (
+      (statusCode === 502 || statusCode === 503) &&
+      idempotent.has(this.method) &&
+      this.replayable &&
+      this.proxy.mayRetry(this.attempts)
+    ) {
+      // Swallow this answer and try another upstream once it has been read to the end (so the
+      // pooled connection stays usable).
+      this.discarding = true;
+      return true;
+    }
+    this.resume = resume;
+    const response = this.response;
+    if (this.proxy.isDraining) response.shouldKeepAlive = false;
+    this.responded = true;
+    response.writeHead(statusCode, statusText, clientResponseHeaders(rawHeaders));
+    this.proxy.runtime(backend)?.instruments.byClass[Math.floor(statusCode / 100) - 1]?.inc();
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    if (this.discarding) return true;
+    const ok = this.response.write(chunk);
+    if (!ok) this.response.once("drain", this.resume!);
+    return ok;
+  }
+
+  onComplete(): void {
+    const backend = this.releaseBackend();
+    if (this.discarding) {
+      this.proxy.retried(`status:${this.method}`);
+      this.retryOn(backend);
+      return;
+    }
+    this.response.end();
+    this.finish();
+  }
+
+  onError(error: Error): void {
+    const backend = this.releaseBackend();
+    if (this.finishedExchange) return;
+    const code = (error as NodeJS.ErrnoException).code ?? "";
+    if (this.responded) {
+      // Mid-body failure: the status line is gone, so the only honest signal is a cut connection.
+      this.proxy.recordOutcome(backend, "connect");
+      this.response.destroy(error);
+      this.finish();
+      return;
+    }
+    if (notSentErrors.has(code) && this.replayable && this.proxy.mayRetry(this.attempts)) {
+      this.proxy.retried("not-sent");
+      this.retryOn(backend);
+      return;
+    }
+    if (headersTimeoutErrors.has(code)) {
+      this.proxy.recordOutcome(backend, "5xx");
+      this.fail(504, "upstream timed out");
+      return;
+    }
+    if (this.discarding) {
+      // The 502/503 we were discarding broke off: retrying is still what the client wants.
+      this.retryOn(backend);
+      return;
+    }
+    this.proxy.recordOutcome(backend, "connect");
+    const neverSent = connectErrors.has(code);
+    const retryable =
+      !this.gotHeaders &&
+      this.replayable &&
+      (neverSent || idempotent.has(this.method)) &&
+      this.proxy.mayRetry(this.attempts);
+    if (retryable) {
+      this.proxy.retried(neverSent ? "connect" : "reset");
+      this.retryOn(backend);
+      return;
+    }
+    this.fail(502, "upstream failed");
+  }
+
+  private retryOn(backend: Backend): void {
+    this.tried ??= [];
+    this.tried.push(backend);
+    this.abortUpstream = null;
+    this.dispatch();
+  }
+
+  private releaseBackend(): Backend {
+    const backend = this.backend!;
+    backend.outstanding--;
+    this.proxy
+      .runtime(backend)
+      ?.instruments.duration.observe((performance.now() - this.startedAt) / 1000);
+    return backend;
+  }
+
+  private fail(status: number, message: string): void {
+    const response = this.response;
+    if (!response.headersSent && !response.destroyed) {
+      const text = `${message}\n`;
+      response.writeHead(status, {
+        "content-type": "text/plain; charset=utf-8",
+        "content-length": Buffer.byteLength(text),
+      });
+      response.end(text);
+    } else response.destroy();
+    this.finish();
+  }
+
+  private finish(): void {
+    if (this.finishedExchange) return;
+    this.finishedExchange = true;
+    this.proxy.finished();
+  }
+}
