@@ -114,3 +114,30 @@ test("a cluster whose nodes handle Readies asynchronously, with inputs in betwee
     assert.equal(commits.size, 1, `seed ${seed}: all nodes converge`);
   }
 });
+
+test("Q-2: a leader that sends appends before persisting reveals no commit before its entries are durable", () => {
+  const net = new Network([1, 2, 3]);
+  net.elect(1);
+  const leader = net.node(1);
+  const before = leader.status().commit;
+  leader.propose(bytes("x"));
+  const rd = leader.ready();
+  assert.equal(rd.hardState, undefined, "no term or vote change: early sending is allowed");
+  // Send first, persist later: the followers store and acknowledge the entry at once.
+  for (const m of rd.messages) net.node(m.to).step(m);
+  for (const id of [2, 3]) net.handleReady(id);
+  for (const m of net.queue.splice(0)) if (m.to === 1) leader.step(m);
+  // The leader now knows a quorum holds the entry, but nothing of it can leave yet.
+  assert.equal(leader.hasReady(), false);
+  assert.throws(
+    () => leader.ready(),
+    (e: unknown) => e instanceof RaftError && e.code === "INVARIANT",
+  );
+  // Its own write lands; only now does the commit leave (messages, committed entries).
+  net.member(1).storage.append(rd.entries);
+  leader.advance();
+  const next = leader.ready();
+  assert.equal(next.hardState?.commit, before + 1);
+  assert.equal(next.committedEntries.at(-1)?.index, before + 1);
+  leader.advance();
+});
