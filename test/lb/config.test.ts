@@ -107,3 +107,19 @@ test("hothot lb with a bad YAML file or flag exits non-zero and names the field"
     rmSync(directory, { recursive: true, force: true });
   }
 });
+
+test("the YAML examples in docs/lb.md are valid configurations", async () => {
+  const { parse } = await import("yaml");
+  const { readFileSync } = await import("node:fs");
+  const markdown = readFileSync(new URL("../../docs/lb.md", import.meta.url), "utf8");
+  const blocks = [...markdown.matchAll(/```yaml\n([\s\S]*?)```/g)].map((match) => match[1]!);
+  assert.ok(blocks.length >= 2, "docs/lb.md has YAML examples");
+  for (const block of blocks) {
+    const config = parseLbConfig(parse(block));
+    assert.ok(config.upstreams.length > 0);
+  }
+  // The reference block spells out every default: parsing it equals parsing the bare minimum.
+  const reference = parseLbConfig(parse(blocks[0]!));
+  const minimal = parseLbConfig({ upstreams: [{ name: "app1", url: "http://10.0.0.11:3000" }] });
+  assert.deepEqual(reference, minimal);
+});
