@@ -33,6 +33,7 @@ import {
   type FaultReport,
   judgeDrill,
   type LinearizableVerdict,
+  type NodeCrash,
 } from "./report.ts";
 import { buildSchedule, describeFault, FAULT_KINDS, type FaultKind } from "./schedule.ts";
 import { clientExecutor, type Executor, pinnedExecutor, runClient } from "./workload.ts";
@@ -213,6 +214,7 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
     `drill in ${dir}: ${options.nodes} nodes, ${options.clients} clients, ${schedule.length} faults planned (${kinds.join(",") || "none"}), seed ${options.seed}`,
   );
 
+  const crashes: NodeCrash[] = [];
   const token = lab ? randomBytes(24).toString("hex") : undefined;
   const cluster = new LocalCluster({
     dir: join(dir, "cluster"),
@@ -226,6 +228,18 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
         }
       : {}),
     nodeOverrides: { log: { level: "info", pretty: false }, ...(token ? { token } : {}) },
+    onEvent: (event) => {
+      // A node that exits without being told to is a finding in its own right.
+      if (event.type !== "exited" || event.expected) return;
+      const how = event.signal ? `signal ${event.signal}` : `code ${event.code}`;
+      crashes.push({
+        node: event.id,
+        atMs: clock(),
+        how,
+        lastError: lastFatalLine(cluster, event.id),
+      });
+      log(`node ${event.id} EXITED ON ITS OWN (${how}); see ${cluster.node(event.id).logPath}`);
+    },
   });
   const apiOptions = { requestTimeoutMs, ...(token ? { token } : {}) };
   const statusApis = new Map<number, NodeApi>();
@@ -316,6 +330,12 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
       for (const fault of schedule) {
         await sleepUntil(clock, loadStartMs + fault.atMs, aborted);
         if (aborted()) break;
+        // A node that crashed comes back, as a supervisor would bring it back, before the next fault.
+        for (const node of cluster.nodes) {
+          if (cluster.isRunning(node.id)) continue;
+          log(`restarting node ${node.id}, which exited on its own`);
+          cluster.restart(node.id);
+        }
         const description = describeFault(fault);
         log(`fault ${fault.index}: ${description}`);
         const atMs = clock();
@@ -472,6 +492,7 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
     convergence,
     leaderBoundMs,
     slowLeaderFaults: slowLeaders,
+    crashes,
     faultsWithoutWrite: faultReports
       .filter((fault) => fault.gapMs === null)
       .map((fault) => fault.index),
@@ -497,6 +518,7 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
     startedAt: new Date(started).toISOString(),
     elapsedMs: Date.now() - started,
     faults: faultReports,
+    crashes,
     ops: {
       total: loadRecords.length,
       outcomes: counts.all,
@@ -532,6 +554,22 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
     inconclusive,
   };
   return report;
+}
+
+/** The node's last fatal or error log line (pino levels 50 and 60), for the report. */
+function lastFatalLine(cluster: LocalCluster, id: number): string | null {
+  const lines = cluster
+    .readLog(id)
+    .split("\n")
+    .filter((line) => /"level":(50|60)/.test(line));
+  const last = lines.at(-1);
+  if (last === undefined) return null;
+  try {
+    const parsed = JSON.parse(last) as { msg?: string; error?: string };
+    return `${parsed.msg ?? ""}${parsed.error ? `: ${parsed.error}` : ""}`.slice(0, 500);
+  } catch {
+    return last.slice(0, 500);
+  }
 }
 
 function round(value: number | null): number | null {

@@ -40,6 +40,7 @@ export {
   type FaultReport,
   formatReport,
   judgeDrill,
+  type NodeCrash,
   resultLine,
 } from "./report.ts";
 export {

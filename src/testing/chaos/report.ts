@@ -20,6 +20,16 @@ export interface FaultReport {
   readonly problems: readonly string[];
 }
 
+/** A node process that exited without being told to (not a kill -9 of the drill). */
+export interface NodeCrash {
+  readonly node: number;
+  readonly atMs: number;
+  /** "code 1" or "signal SIGABRT". */
+  readonly how: string;
+  /** The last error line of its log, if any. */
+  readonly lastError: string | null;
+}
+
 export type LinearizableVerdict = true | false | "unknown";
 
 export interface DrillResultLine {
@@ -48,6 +58,7 @@ export interface DrillReport {
   readonly startedAt: string;
   readonly elapsedMs: number;
   readonly faults: readonly FaultReport[];
+  readonly crashes: readonly NodeCrash[];
   readonly ops: {
     readonly total: number;
     readonly outcomes: OutcomeCounts;
@@ -95,6 +106,7 @@ export interface DrillFindings {
   readonly leaderBoundMs: number;
   readonly slowLeaderFaults: readonly number[];
   readonly faultsWithoutWrite: readonly number[];
+  readonly crashes: readonly NodeCrash[];
 }
 
 /** Turns the checks' findings into violations (the cluster broke a promise) and reasons the run is inconclusive. */
@@ -126,6 +138,11 @@ export function judgeDrill(findings: DrillFindings): {
   if (findings.slowLeaderFaults.length > 0) {
     violations.push(
       `no leader within ${findings.leaderBoundMs} ms after fault(s) ${findings.slowLeaderFaults.join(", ")}`,
+    );
+  }
+  for (const crash of findings.crashes) {
+    violations.push(
+      `node ${crash.node} exited on its own at ${(crash.atMs / 1000).toFixed(1)} s (${crash.how})${crash.lastError ? `: ${crash.lastError}` : ""}`,
     );
   }
   if (findings.faultsWithoutWrite.length > 0) {

@@ -12,7 +12,8 @@ const rules = (lab: NetworkLab, id: number) =>
 const links = () => execFileSync("ip", ["-o", "link", "show"], { encoding: "utf8" });
 const namespaces = () => execFileSync("ip", ["netns", "list"], { encoding: "utf8" });
 
-test("namespaces, partition rules and their cleanup", { // Creating namespaces needs root; CI runs as root, a developer's shell may not.
+test("namespaces, partition rules and their cleanup", {
+  // Creating namespaces needs root; CI runs as root, a developer's shell may not.
   skip: availability.available ? false : `network namespaces unavailable: ${availability.reason}`,
 }, () => {
   const lab = NetworkLab.create(3, 1234);

@@ -17,6 +17,7 @@ const clean = {
   leaderBoundMs: 15_000,
   slowLeaderFaults: [],
   faultsWithoutWrite: [],
+  crashes: [],
 };
 
 test("a clean run has no violations", () => {
@@ -85,6 +86,7 @@ function report(violations: string[], inconclusive: string[]): DrillReport {
         problems: [],
       },
     ],
+    crashes: [],
     ops: {
       total: 3,
       outcomes: { ok: 2, fail: 1, unknown: 0 },
