@@ -298,6 +298,9 @@ export function parseLbConfig(input: unknown): LbConfig {
   } else if (upstreams.length === 0) {
     throw new LbConfigError("upstreams", "at least one upstream (or cluster.seeds) is required");
   }
+  if (parsed.timeouts.clientHeadersMs > parsed.timeouts.clientRequestMs) {
+    throw new LbConfigError("timeouts.clientHeadersMs", "must not exceed timeouts.clientRequestMs");
+  }
   if (parsed.outlier.maxEjectionMs < parsed.outlier.baseEjectionMs) {
     throw new LbConfigError("outlier.maxEjectionMs", "must be at least outlier.baseEjectionMs");
   }

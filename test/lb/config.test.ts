@@ -72,6 +72,15 @@ test("invalid configuration names the bad field", () => {
   assert.equal(fieldOf({ upstreams, cluster: { seeds: ["http://a:1"] } }), "upstreams");
   assert.equal(fieldOf({ mode: "tcp", cluster: { seeds: ["http://a:1"] } }), "cluster");
   assert.equal(fieldOf({ mode: "tcp", upstreams: [{ url: "db.internal" }] }), "upstreams.0.url");
+  assert.equal(
+    fieldOf({ upstreams, timeouts: { clientHeadersMs: 5000, clientRequestMs: 1000 } }),
+    "timeouts.clientHeadersMs",
+  );
+  assert.equal(
+    fieldOf({ upstreams, outlier: { baseEjectionMs: 5000, maxEjectionMs: 1000 } }),
+    "outlier.maxEjectionMs",
+  );
+  assert.equal(fieldOf({ upstreams, upstreamClient: "curl" }), "upstreamClient");
 });
 
 test("hothot lb with a bad YAML file or flag exits non-zero and names the field", async () => {
