@@ -156,11 +156,32 @@ export async function connectRaw(address: PeerAddress): Promise<net.Socket> {
   return socket;
 }
 
-export function socketClosed(socket: net.Socket): Promise<void> {
-  return new Promise((resolve) => {
+/** Rejects when `promise` has not settled within `timeoutMs`, so a broken build fails, not hangs. */
+export async function withTimeout<T>(
+  promise: Promise<T>,
+  timeoutMs: number,
+  what: string,
+): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)),
+      timeoutMs,
+    );
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export function socketClosed(socket: net.Socket, timeoutMs = 5000): Promise<void> {
+  const closed = new Promise<void>((resolve) => {
     if (socket.destroyed) resolve();
     socket.once("close", () => resolve());
   });
+  return withTimeout(closed, timeoutMs, "the server to close the socket");
 }
 
 /**

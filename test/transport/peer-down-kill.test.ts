@@ -11,6 +11,7 @@ import {
   startTransport,
   type TestMessage,
   waitFor,
+  withTimeout,
 } from "./helpers.ts";
 
 const fixture = fileURLToPath(new URL("./fixtures/peer-process.ts", import.meta.url));
@@ -32,14 +33,18 @@ async function spawnPeer(id: number, parentId: number, parentPort: number) {
   children.push(child);
   let output = "";
   child.stdout?.setEncoding("utf8");
-  const port = await new Promise<number>((resolve, reject) => {
-    child.stdout?.on("data", (text: string) => {
-      output += text;
-      const line = output.split("\n")[0];
-      if (output.includes("\n") && line !== undefined) resolve(JSON.parse(line).port as number);
-    });
-    child.once("exit", (code) => reject(new Error(`peer process exited early (${code})`)));
-  });
+  const port = await withTimeout(
+    new Promise<number>((resolve, reject) => {
+      child.stdout?.on("data", (text: string) => {
+        output += text;
+        const line = output.split("\n")[0];
+        if (output.includes("\n") && line !== undefined) resolve(JSON.parse(line).port as number);
+      });
+      child.once("exit", (code) => reject(new Error(`peer process exited early (${code})`)));
+    }),
+    20_000,
+    "the peer process to listen",
+  );
   return { child, port };
 }
 
@@ -73,8 +78,8 @@ test("peerDown fires within milliseconds when the peer process is killed with SI
     });
     const killedAt = performance.now();
     assert.equal(child.kill("SIGKILL"), true);
-    const [downAt, reason] = await down;
-    await exited;
+    const [downAt, reason] = await withTimeout(down, 10_000, "peerDown");
+    await withTimeout(exited, 10_000, "the child's exit");
     assert.equal(reason, "connection-lost");
     delaysMs.push(downAt - killedAt);
     // The kernel closes a dying process's sockets before it reports the exit to the parent, so

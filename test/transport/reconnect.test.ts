@@ -6,6 +6,7 @@ import {
   LOOPBACK,
   messageFrame,
   rawAuthenticatedDialer,
+  sleep,
   socketClosed,
   startPair,
   startTransport,
@@ -74,4 +75,18 @@ test("a newer authenticated connection from the same peer replaces the older one
   second.socket.write(messageFrame({ via: "second" }));
   await waitFor(() => inbox.length === 1, 2000, "delivery on the newer connection");
   second.socket.destroy();
+});
+
+test("removePeer of a connected peer fires peerDown(local-close) and stops redialling", async () => {
+  const [a, b] = await startPair();
+  open.push(a, b);
+  const events: string[] = [];
+  a.on("peerDown", (peer, reason) => events.push(`down ${peer} ${reason}`));
+  a.on("peerUp", (peer) => events.push(`up ${peer}`));
+  a.removePeer(2);
+  assert.deepEqual(events, ["down 2 local-close"]);
+  await waitFor(() => !b.stats().peers.some((peer) => peer.inboundConnected), 2000, "closed");
+  await sleep(300); // several reconnect delays (max 100 ms in these tests)
+  assert.equal(b.stats().inboundConnections, 0, "no redial after removePeer");
+  assert.deepEqual(events, ["down 2 local-close"]);
 });
