@@ -1,6 +1,7 @@
-// The Raft algorithm's state and its control flow: roles, terms, time, elections, the step
-// dispatch, proposals and leadership transfer. Replication and commitment (replication.ts),
-// reads (reads.ts) and membership (raft-membership.ts) are functions over this state. Driven by
+// The Raft algorithm's state and its control flow: roles, terms, time, the step dispatch,
+// proposals and leadership transfer. Elections (elections.ts), replication and commitment
+// (replication.ts), reads (reads.ts) and membership (raft-membership.ts) are functions over
+// this state. Driven by
 // RaftNode (raft-node.ts), which adds the Ready/advance protocol. Fields are public within this
 // folder (index.ts does not export Raft).
 // Paper references: "§5.x" is the Raft paper (Ongaro & Ousterhout 2014), "diss. §x" the
@@ -8,15 +9,11 @@
 
 import { decodeConfChange, encodeConfChange } from "./conf-change.ts";
 import { type ResolvedConfig, resolveConfig } from "./config.ts";
+import { campaign, handleVoteRequest, inLease, poll } from "./elections.ts";
 import { Membership } from "./membership.ts";
-import {
-  CAMPAIGN_TRANSFER_CONTEXT,
-  isTransferContext,
-  makeMessage,
-  NO_ENTRIES,
-} from "./messages.ts";
+import { isTransferContext, makeMessage, NO_ENTRIES } from "./messages.ts";
 import type { MemberProgress } from "./progress.ts";
-import { isQuorum, voteResult } from "./quorum.ts";
+import { isQuorum } from "./quorum.ts";
 import { RaftLog } from "./raft-log.ts";
 import {
   checkConfChange,
@@ -396,86 +393,8 @@ export class Raft {
   /** Start an election: pre-vote first if configured; `transfer` skips it (timeout-now). */
   hup(transfer: boolean): void {
     if (this.role === "leader" || !this.promotable()) return;
-    if (transfer) this.campaign("election", true);
-    else this.campaign(this.cfg.preVote ? "pre-election" : "election", false);
-  }
-
-  campaign(kind: "pre-election" | "election", transfer: boolean): void {
-    let voteType: MessageType;
-    let term: number;
-    if (kind === "pre-election") {
-      this.becomePreCandidate();
-      voteType = "pre-vote";
-      // The term the node would campaign in; its own term stays unchanged.
-      term = this.term + 1;
-    } else {
-      this.becomeCandidate();
-      voteType = "vote";
-      term = this.term;
-    }
-    if (this.poll(this.id, true) === "won") {
-      // Single-voter cluster.
-      if (kind === "pre-election") this.campaign("election", transfer);
-      else this.becomeLeader();
-      return;
-    }
-    const lastIndex = this.log.lastIndex();
-    const lastTerm = this.log.lastTerm();
-    const context = transfer ? CAMPAIGN_TRANSFER_CONTEXT : undefined;
-    for (const id of this.conf.voters) {
-      if (id === this.id) continue;
-      this.send(
-        voteType,
-        id,
-        term,
-        lastTerm,
-        lastIndex,
-        NO_ENTRIES,
-        0,
-        false,
-        0,
-        undefined,
-        context,
-      );
-    }
-  }
-
-  poll(id: NodeId, granted: boolean): "won" | "lost" | "pending" {
-    if (!this.votes.has(id)) this.votes.set(id, granted);
-    return voteResult(this.conf.voters, this.votes);
-  }
-
-  /** Is this node inside a leader's lease, where it must not help depose that leader? */
-  inLease(): boolean {
-    return (
-      this.cfg.checkQuorum &&
-      this.lead !== NO_NODE &&
-      this.electionElapsed < this.cfg.electionTimeoutTicks &&
-      // Early failover: a voter that has itself lost the leader no longer protects it.
-      !this.leaderLost
-    );
-  }
-
-  handleVoteRequest(m: Message): void {
-    const respType: MessageType = m.type === "vote" ? "vote-response" : "pre-vote-response";
-    // We can vote for the node we voted for, for anyone if we have neither voted nor know a
-    // leader in this term, and grant a pre-vote for a future term.
-    const canVote =
-      this.vote === m.from ||
-      (this.vote === NO_NODE && this.lead === NO_NODE) ||
-      (m.type === "pre-vote" && m.term > this.term);
-    // §5.4.1 election restriction: only a candidate whose log is at least as up to date.
-    if (canVote && this.log.isUpToDate(m.index, m.logTerm)) {
-      // Answer in the candidate's term: a pre-vote response with the future term is how the
-      // pre-candidate recognises it.
-      this.sendControl(respType, m.from, m.term, false, undefined);
-      if (m.type === "vote") {
-        this.electionElapsed = 0;
-        this.vote = m.from;
-      }
-    } else {
-      this.sendControl(respType, m.from, this.term, true, undefined);
-    }
+    if (transfer) campaign(this, "election", true);
+    else campaign(this, this.cfg.preVote ? "pre-election" : "election", false);
   }
 
   // ---- step ----------------------------------------------------------------------------------
@@ -488,7 +407,7 @@ export class Raft {
       if (m.type === "vote" || m.type === "pre-vote") {
         // Leader lease (check-quorum, §6 of the dissertation): while we hear from a leader we do
         // not help anyone replace it, so a node returning from a partition cannot disrupt it.
-        if (!isTransferContext(m.context) && this.inLease()) return;
+        if (!isTransferContext(m.context) && inLease(this)) return;
       }
       if (m.type === "pre-vote") {
         // Never change term on a pre-vote.
@@ -517,7 +436,7 @@ export class Raft {
     }
 
     if (m.type === "vote" || m.type === "pre-vote") {
-      this.handleVoteRequest(m);
+      handleVoteRequest(this, m);
       return;
     }
     switch (this.role) {
@@ -587,9 +506,9 @@ export class Raft {
         break;
     }
     if (m.type !== myResponse) return;
-    const result = this.poll(m.from, !m.reject);
+    const result = poll(this, m.from, !m.reject);
     if (result === "won") {
-      if (this.role === "pre-candidate") this.campaign("election", false);
+      if (this.role === "pre-candidate") campaign(this, "election", false);
       else this.becomeLeader();
     } else if (result === "lost") {
       this.becomeFollower(this.term, NO_NODE);
