@@ -1,9 +1,8 @@
 // The Raft algorithm's state and its control flow: roles, terms, time, the step dispatch,
 // proposals and leadership transfer. Elections (elections.ts), replication and commitment
 // (replication.ts), reads (reads.ts) and membership (raft-membership.ts) are functions over
-// this state. Driven by
-// RaftNode (raft-node.ts), which adds the Ready/advance protocol. Fields are public within this
-// folder (index.ts does not export Raft).
+// this state. Driven by RaftNode (raft-node.ts), which adds the Ready/advance protocol. Fields
+// are public within this folder (index.ts does not export Raft).
 // Paper references: "§5.x" is the Raft paper (Ongaro & Ousterhout 2014), "diss. §x" the
 // dissertation (Ongaro 2014).
 
