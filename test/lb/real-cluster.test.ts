@@ -1,0 +1,83 @@
+// The cluster-aware mode against real hothot nodes (in this process): the contract the fake
+// nodes in cluster.test.ts stand for, checked end to end once.
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import net from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import { parseNodeConfig, type RunningNode, startNode } from "../../src/node/index.ts";
+import { get, startTestLb, waitFor } from "./helpers.ts";
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+test("a load balancer in front of three real nodes sends writes to the leader and follows a leadership transfer", async () => {
+  const directory = mkdtempSync(join(tmpdir(), "hothot-lb-real-"));
+  const members = [];
+  for (const id of [1, 2, 3]) {
+    members.push({
+      id,
+      peer: `127.0.0.1:${await freePort()}`,
+      api: `http://127.0.0.1:${await freePort()}`,
+    });
+  }
+  const nodes: RunningNode[] = [];
+  let lb: Awaited<ReturnType<typeof startTestLb>> | null = null;
+  try {
+    for (const member of members) {
+      const config = parseNodeConfig({
+        id: member.id,
+        dataDir: join(directory, `node-${member.id}`),
+        listen: { api: member.api.slice("http://".length), peer: member.peer },
+        members,
+        secret: "lb-test-cluster-secret",
+        log: { level: "fatal" },
+      });
+      nodes.push(await startNode(config));
+    }
+    lb = await startTestLb({ cluster: { seeds: [members[0]!.api] } });
+    const balancer = lb;
+    await waitFor(
+      () => balancer.status().leader !== null && balancer.status().upstreams.length === 3,
+      15_000,
+      "leader learned",
+    );
+    const put = await get(lb.port, "/v1/kv/greeting", { method: "PUT", body: "hello" });
+    assert.equal(put.status, 200, put.body);
+    const read = await get(lb.port, "/v1/kv/greeting");
+    assert.equal(JSON.parse(read.body).value, "hello");
+
+    const before = lb
+      .status()
+      .upstreams.find((upstream) => upstream.name === balancer.status().leader)!;
+    const to = [1, 2, 3].find((id) => id !== before.clusterId)!;
+    const transfer = await fetch(`${before.url}/v1/admin/transfer-leadership`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ to }),
+    });
+    assert.equal(transfer.status, 200);
+    const target = members.find((member) => member.id === to)!;
+    await waitFor(
+      () => balancer.status().leader === new URL(target.api).host,
+      5000,
+      "the new leader",
+    );
+    const again = await get(lb.port, "/v1/kv/greeting", { method: "PUT", body: "again" });
+    assert.equal(again.status, 200, again.body);
+    assert.equal(JSON.parse((await get(lb.port, "/v1/kv/greeting")).body).value, "again");
+  } finally {
+    await lb?.close();
+    for (const node of nodes) await node.close();
+    rmSync(directory, { recursive: true, force: true });
+  }
+});
