@@ -549,6 +549,7 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
       gapP50Ms: round(percentile(gaps, 0.5)),
       gapMaxMs: round(gaps.length > 0 ? Math.max(...gaps) : null),
       ops: loadRecords.length,
+      crashes: crashes.length,
     },
     violations,
     inconclusive,

@@ -40,6 +40,8 @@ export interface DrillResultLine {
   readonly gapP50Ms: number | null;
   readonly gapMaxMs: number | null;
   readonly ops: number;
+  /** Node processes that exited on their own. */
+  readonly crashes: number;
 }
 
 export interface DrillReport {

@@ -108,6 +108,7 @@ function report(violations: string[], inconclusive: string[]): DrillReport {
       gapP50Ms: 640,
       gapMaxMs: 640,
       ops: 3,
+      crashes: 0,
     },
     violations,
     inconclusive,
@@ -142,5 +143,6 @@ test("the text report names the faults, the checks and how to re-check; RESULT i
     "gapP50Ms",
     "gapMaxMs",
     "ops",
+    "crashes",
   ]);
 });
