@@ -1,5 +1,8 @@
 import assert from "node:assert/strict";
+import net from "node:net";
 import { after, test } from "node:test";
+import { Backoff } from "../../src/transport/backoff.ts";
+import { createSeededRandom } from "../../src/transport/index.ts";
 import {
   addressOf,
   type Closable,
@@ -89,4 +92,32 @@ test("removePeer of a connected peer fires peerDown(local-close) and stops redia
   await sleep(300); // several reconnect delays (max 100 ms in these tests)
   assert.equal(b.stats().inboundConnections, 0, "no redial after removePeer");
   assert.deepEqual(events, ["down 2 local-close"]);
+});
+
+test("redials follow the seeded full-jitter backoff", async () => {
+  // A server that accepts and hangs up at once: every attempt fails, so the backoff grows.
+  const acceptedAt: number[] = [];
+  const server = net.createServer((socket) => {
+    acceptedAt.push(performance.now());
+    socket.destroy();
+  });
+  await new Promise<void>((resolve) => server.listen(0, LOOPBACK, resolve));
+  const { port } = server.address() as net.AddressInfo;
+  open.push({ close: () => new Promise<void>((resolve) => server.close(() => resolve())) });
+  const reconnect = { minDelayMs: 40, maxDelayMs: 160 };
+  // Seed 4872 draws only values above 0.75 for its first five delays, so an ignored `random`
+  // option (Math.random) would almost surely produce a shorter gap somewhere.
+  const a = await startTransport(1, { reconnect, random: createSeededRandom(4872) });
+  open.push(a);
+  a.addPeer(2, { host: LOOPBACK, port });
+  await waitFor(() => acceptedAt.length >= 6, 5000, "six attempts");
+  a.removePeer(2);
+  // The same seed replays the same delays.
+  const expected = new Backoff(reconnect, createSeededRandom(4872));
+  for (let attempt = 1; attempt < 6; attempt += 1) {
+    const gapMs = acceptedAt[attempt]! - acceptedAt[attempt - 1]!;
+    const delayMs = expected.nextDelayMs();
+    // Timers never fire early (beyond rounding); on a busy machine they may fire late.
+    assert.ok(gapMs >= delayMs - 3, `attempt ${attempt}: gap ${gapMs} ms < delay ${delayMs} ms`);
+  }
 });
