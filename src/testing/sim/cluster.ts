@@ -276,10 +276,7 @@ export class Cluster {
       const ready = raft.ready();
       node.pendingReady = ready;
       node.earlySent = undefined;
-      if (
-        this.scenario.leaderSendsBeforePersist &&
-        (ready.softState?.role ?? node.role) === "leader"
-      ) {
+      if (this.mayLeaderSendEarly(node, ready)) {
         // Raft thesis §10.2.1: the leader replicates while its own disk write is in flight.
         node.earlySent = new Set();
         for (const message of ready.messages) {
@@ -316,6 +313,20 @@ export class Cluster {
       this.serveReads(node);
     }
     this.maybeSnapshot(node);
+  }
+
+  /**
+   * The core's documented rule for sending before persisting (docs/raft.md, "A leader may send
+   * before it persists"): only a leader, one Ready at a time, and only when the Ready does not
+   * change the durable term or vote (only the commit index may change).
+   */
+  private mayLeaderSendEarly(node: SimNode, ready: Ready): boolean {
+    if (!this.scenario.leaderSendsBeforePersist) return false;
+    if ((ready.softState?.role ?? node.role) !== "leader") return false;
+    const hard = ready.hardState;
+    if (hard === undefined) return true;
+    const durable = node.storage!.hardState();
+    return hard.term === durable.term && hard.vote === durable.vote;
   }
 
   /** Asynchronous persistence: the disk finished writing the node's outstanding Ready. */

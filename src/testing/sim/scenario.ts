@@ -7,11 +7,10 @@ import type { LatencyModel, LossModel } from "./network.ts";
 import type { Prng } from "./prng.ts";
 
 /**
- * Share of seeds whose leaders send before persisting. Zero until the core documents that its
- * leader counts its own entries toward commitment only once they are durable (question Q-2 to
- * the core): a node layer must not do it before then.
+ * Share of seeds (with asynchronous persistence) whose leaders send before persisting, as the
+ * core's Ready contract allows (docs/raft.md, "A leader may send before it persists").
  */
-export const LEADER_SENDS_BEFORE_PERSIST_PROBABILITY = 0;
+export const LEADER_SENDS_BEFORE_PERSIST_PROBABILITY = 0.5;
 
 /** Simulated time units per tick. Latencies are drawn in these units, so a message can take a fraction of a tick. */
 export const UNITS_PER_TICK = 1000;
@@ -151,7 +150,7 @@ export function describeScenario(scenario: Scenario): string {
       : "",
     core.maxUncommittedBytes < 1024 ? `uncommitted=${core.maxUncommittedBytes}B` : "",
     scenario.asyncPersistence
-      ? `async-disk=${scenario.diskLatencyMinUnits}-${scenario.diskLatencyMaxUnits}u`
+      ? `async-disk=${scenario.diskLatencyMinUnits}-${scenario.diskLatencyMaxUnits}u${scenario.leaderSendsBeforePersist ? " leader-sends-early" : ""}`
       : "sync-disk",
     `latency=${scenario.latency.minUnits}-${scenario.latency.maxUnits}u`,
     `faults-every=${scenario.faultEveryTicks}t`,
