@@ -88,7 +88,12 @@ class Connection {
   private remaining = 0;
   private line = "";
   private reusable = true;
+  /** One timer per connection, re-armed with refresh() per request: cheaper than creating and
+   * clearing timers on every request. A stale firing is ignored through the flags. */
   private headersTimer: NodeJS.Timeout | null = null;
+  private awaitingHead = false;
+  private idleTimer: NodeJS.Timeout | null = null;
+  private idle = false;
   private body: Readable | null = null;
   private finished = false;
   private readonly hostHeader: string;
@@ -108,22 +113,15 @@ class Connection {
     this.socket.setTimeout(options.connectTimeoutMs);
     this.socket.once(spec.tls ? "secureConnect" : "connect", () => {
       this.connected = true;
-      this.armTimeout();
+      // From here on the socket timeout is the body idle timeout; waiting for headers and
+      // sitting idle in the pool have their own timers.
+      this.socket.setTimeout(options.bodyIdleTimeoutMs);
     });
     this.socket.on("timeout", () => this.onTimeout());
     this.socket.on("data", (chunk: Buffer) => this.onBytes(chunk));
     this.socket.on("end", () => this.onEnd());
     this.socket.on("error", (error) => this.fail(error));
     this.socket.on("close", () => this.onClose());
-  }
-
-  /** Connect timeout, then none while awaiting headers (a timer covers that), the body idle
-   * timeout while reading a body, and the keep-alive timeout while idle. */
-  private armTimeout(): void {
-    if (!this.connected) this.socket.setTimeout(this.options.connectTimeoutMs);
-    else if (this.handler === null) this.socket.setTimeout(this.options.keepAliveMs);
-    else if (this.phase === "head") this.socket.setTimeout(0);
-    else this.socket.setTimeout(this.options.bodyIdleTimeoutMs);
   }
 
   get busy(): boolean {
@@ -138,7 +136,7 @@ class Connection {
     this.head = null;
     this.finished = false;
     this.reusable = true;
-    this.armTimeout();
+    this.idle = false;
     handler.onConnect((error) => this.abort(error));
     if (this.handler !== handler) return; // aborted synchronously
     let text = `${request.method} ${request.path} HTTP/1.1\r\n`;
@@ -152,11 +150,20 @@ class Connection {
     if (chunked) text += "transfer-encoding: chunked\r\n\r\n";
     else if (body !== null) text += `content-length: ${request.contentLength}\r\n\r\n`;
     else text += "\r\n";
-    this.headersTimer = setTimeout(() => {
-      this.fail(
-        codedError(upstreamErrorCodes.headersTimeout, "upstream sent no response headers in time"),
-      );
-    }, this.options.headersTimeoutMs);
+    this.awaitingHead = true;
+    if (this.headersTimer === null) {
+      this.headersTimer = setTimeout(() => {
+        if (this.awaitingHead) {
+          this.fail(
+            codedError(
+              upstreamErrorCodes.headersTimeout,
+              "upstream sent no response headers in time",
+            ),
+          );
+        }
+      }, this.options.headersTimeoutMs);
+      this.headersTimer.unref();
+    } else this.headersTimer.refresh();
     if (body === null || Buffer.isBuffer(body)) {
       this.socket.cork();
       this.socket.write(text, "latin1");
@@ -188,16 +195,26 @@ class Connection {
   }
 
   private clearHeadersTimer(): void {
-    if (this.headersTimer) clearTimeout(this.headersTimer);
-    this.headersTimer = null;
+    this.awaitingHead = false;
+  }
+
+  /** The pool parks this connection: close it if it stays unused for keepAliveMs. */
+  parkIdle(): void {
+    this.idle = true;
+    if (this.idleTimer === null) {
+      this.idleTimer = setTimeout(() => {
+        if (this.idle) this.socket.destroy();
+      }, this.options.keepAliveMs);
+      this.idleTimer.unref();
+    } else this.idleTimer.refresh();
   }
 
   private onTimeout(): void {
     if (!this.connected) {
       this.fail(codedError(upstreamErrorCodes.connectTimeout, "upstream connect timed out"));
-    } else if (this.handler) {
+    } else if (this.handler !== null && this.phase !== "head") {
       this.fail(codedError(upstreamErrorCodes.bodyTimeout, "upstream response stalled"));
-    } else this.socket.destroy(); // idle keep-alive expired
+    }
   }
 
   private onBytes(chunk: Buffer): void {
@@ -276,7 +293,6 @@ class Connection {
       headers.push(name, value);
     }
     if (close) this.reusable = false;
-    this.armTimeout();
     if (this.method === "HEAD" || statusCode === 204 || statusCode === 304) this.phase = "idle";
     else if (transferEncoding) {
       this.phase = chunked ? "chunk-size" : "close";
@@ -395,6 +411,8 @@ class Connection {
 
   private onClose(): void {
     this.clearHeadersTimer();
+    if (this.headersTimer) clearTimeout(this.headersTimer);
+    if (this.idleTimer) clearTimeout(this.idleTimer);
     if (this.handler !== null) {
       this.fail(
         codedError(
@@ -474,7 +492,7 @@ export class UpstreamPool {
       return;
     }
     if (reusable && !this.closing) {
-      connection.socket.setTimeout(this.options.keepAliveMs);
+      connection.parkIdle();
       this.idle.push(connection);
     }
     this.checkClosed();

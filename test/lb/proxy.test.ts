@@ -276,3 +276,27 @@ test("clients that hang up mid-request do not count against the upstream", async
     await slow.close();
   }
 });
+
+test("idle upstream connections are closed after upstreamKeepAliveMs, before the upstream's own keep-alive", async () => {
+  const upstream = await startUpstream("idle");
+  upstream.server.keepAliveTimeout = 5000;
+  let closedAt = 0;
+  upstream.server.on("connection", (socket) => socket.on("close", () => (closedAt = Date.now())));
+  const lb = await startTestLb({
+    upstreams: [{ name: "idle", url: upstream.url }],
+    healthCheck: { enabled: false },
+    timeouts: { upstreamKeepAliveMs: 300 },
+  });
+  try {
+    assert.equal((await get(lb.port)).body, "idle");
+    const answeredAt = Date.now();
+    await waitFor(() => closedAt > 0, 3000, "the idle upstream connection to close");
+    const idleMs = closedAt - answeredAt;
+    assert.ok(idleMs >= 250 && idleMs < 2000, `closed after ${idleMs} ms idle`);
+    // A later request opens a new connection and works.
+    assert.equal((await get(lb.port)).body, "idle");
+  } finally {
+    await lb.close();
+    await upstream.close();
+  }
+});
