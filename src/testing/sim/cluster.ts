@@ -148,11 +148,17 @@ export class Cluster {
     const storage = node.storage;
     const snapshot = storage.snapshot();
     const core = this.scenario.core;
+    // A durable state machine (updated atomically with its applied index) comes back as it was;
+    // otherwise it is rebuilt from the snapshot and the core re-delivers what follows.
+    const machine =
+      this.scenario.durableStateMachine && node.machine.appliedIndex >= snapshot.metadata.index
+        ? node.machine
+        : this.restoreMachine(node, snapshot.data, snapshot.metadata.index);
     node.raft = new RaftNode({
       id,
       storage,
       random: node.random,
-      appliedIndex: snapshot.metadata.index,
+      appliedIndex: machine.appliedIndex,
       electionTimeoutTicks: core.electionTimeoutTicks,
       heartbeatIntervalTicks: core.heartbeatIntervalTicks,
       preVote: true,
@@ -167,7 +173,7 @@ export class Cluster {
       readOnlyOption: core.readOnlyOption,
     });
     node.incarnation++;
-    node.machine = this.restoreMachine(node, snapshot.data, snapshot.metadata.index);
+    node.machine = machine;
     this.checkers.stateMachines.onRestore(
       id,
       node.machine.appliedIndex,
@@ -214,7 +220,7 @@ export class Cluster {
     if (this.mutation === "forget-votes" && node.storage !== undefined) {
       node.storage.setHardState({ ...node.storage.hardState(), vote: 0 });
     }
-    node.machine = new SimStateMachine();
+    if (!this.scenario.durableStateMachine) node.machine = new SimStateMachine();
     node.readStates = [];
     node.pendingReady = undefined; // an unwritten Ready dies with the process
     node.armedCrash = undefined;

@@ -67,6 +67,12 @@ export interface Scenario {
    * completes (Raft thesis §10.2.1); everything else still waits for the write.
    */
   readonly leaderSendsBeforePersist: boolean;
+  /**
+   * The state machine is durable (its data and applied index are written atomically, as the node
+   * layer does with LMDB): it survives crashes, and a restart passes its applied index to the
+   * core, which may be beyond the snapshot. Off: it is volatile and rebuilt from the snapshot.
+   */
+  readonly durableStateMachine: boolean;
   /** Probability that one asynchronous write stalls for up to diskStallMaxUnits more. */
   readonly diskStallProbability: number;
   readonly diskStallMaxUnits: number;
@@ -133,6 +139,7 @@ export function drawScenario(prng: Prng, nodeIds: readonly number[]): Scenario {
     diskLatencyMinUnits: prng.range(1, 50),
     diskLatencyMaxUnits: prng.range(50, 800),
     leaderSendsBeforePersist: prng.chance(LEADER_SENDS_BEFORE_PERSIST_PROBABILITY),
+    durableStateMachine: prng.chance(0.5),
     diskStallProbability: prng.chance(0.5) ? prng.next() * 0.02 : 0,
     diskStallMaxUnits: prng.range(1, 15) * UNITS_PER_TICK,
   };
@@ -155,6 +162,7 @@ export function describeScenario(scenario: Scenario): string {
     `latency=${scenario.latency.minUnits}-${scenario.latency.maxUnits}u`,
     `faults-every=${scenario.faultEveryTicks}t`,
     `snapshot-every=${scenario.snapshotEveryEntries}`,
+    scenario.durableStateMachine ? "durable-state-machine" : "",
     `clients=${scenario.clients}`,
     scenario.membershipChanges ? "membership" : "",
   ];
