@@ -26,6 +26,7 @@ interface RunFlags {
   admin?: string | false;
   stateFile?: string;
   seed?: string;
+  upstreamClient?: string;
 }
 
 function collect(value: string, previous: string[] = []): string[] {
@@ -76,6 +77,7 @@ export function configFromFlags(flags: RunFlags): LbConfig {
     overrides.workers = flags.workers === "auto" ? "auto" : integer("--workers", flags.workers);
   }
   if (flags.seed !== undefined) overrides.seed = integer("--seed", flags.seed);
+  if (flags.upstreamClient !== undefined) overrides.upstreamClient = flags.upstreamClient;
   if (flags.cluster !== undefined)
     overrides.cluster = { seeds: flags.cluster.split(",").filter(Boolean) };
   if (flags.policy !== undefined) policy.type = flags.policy;
@@ -223,6 +225,7 @@ export function registerLbCommand(program: Command): void {
       "where drain/maintenance states persist ('none' to keep in memory)",
     )
     .option("--seed <n>", "seed for the policies' random choices")
+    .option("--upstream-client <client>", "native (default) or undici")
     .action((flags: RunFlags) => run(flags));
 
   for (const state of ["drain", "maintenance", "ready"] as const) {
