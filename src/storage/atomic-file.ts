@@ -13,6 +13,7 @@ import {
   unlinkSync,
   writeSync,
 } from "node:fs";
+import { type FileHandle, open, rename, unlink } from "node:fs/promises";
 import { dirname } from "node:path";
 import { crc32c } from "./crc32c.ts";
 import { StorageError, systemErrorCode, writeFailure } from "./errors.ts";
@@ -81,6 +82,31 @@ export function writeAtomicFileSync(path: string, value: JsonValue): void {
     } catch {
       // The temporary file may not exist (open failed) or the rename already consumed it.
     }
+    throw writeFailure(error, path, "replacing a state file");
+  }
+}
+
+/** `writeAtomicFileSync` off the event loop: the same steps through the libuv thread pool. */
+export async function writeAtomicFile(path: string, value: JsonValue): Promise<void> {
+  const bytes = encodeAtomicFile(value);
+  const temporary = `${path}.tmp`;
+  let handle: FileHandle | undefined;
+  try {
+    handle = await open(temporary, "w", 0o600);
+    await handle.writeFile(bytes);
+    await handle.sync();
+    await handle.close();
+    handle = undefined;
+    await rename(temporary, path);
+    const directory = await open(dirname(path), "r");
+    try {
+      await directory.sync();
+    } finally {
+      await directory.close();
+    }
+  } catch (error) {
+    if (handle !== undefined) await handle.close().catch(() => {});
+    await unlink(temporary).catch(() => {});
     throw writeFailure(error, path, "replacing a state file");
   }
 }

@@ -7,7 +7,12 @@ export {
   type StorageErrorCode,
   type StorageErrorDetails,
 } from "./errors.ts";
-export { type HardState, HardStateStore, type PersistentState } from "./hard-state-store.ts";
+export {
+  type HardState,
+  HardStateStore,
+  type PersistentState,
+  type StateUpdate,
+} from "./hard-state-store.ts";
 export { ENTRY_TYPE_CONF_CHANGE, ENTRY_TYPE_NORMAL, type LogEntry } from "./log-format.ts";
 export { LogStore, type LogStoreOptions, type LogStoreStats } from "./log-store.ts";
 export {

@@ -97,6 +97,10 @@ test("ENOSPC: typed error, writes stop, reads go on, nothing acknowledged is los
     // Hard state and snapshots on the full disk: typed errors, previous content intact.
     fillVolume(volume.path);
     assert.throws(() => hardState.save({ hardState: { term: 3, vote: 0, commit: 0 } }), diskFull);
+    await assert.rejects(
+      hardState.saveAsync({ hardState: { term: 3, vote: 0, commit: 0 } }),
+      diskFull,
+    );
     assert.deepEqual(HardStateStore.open(stateDir).current().hardState, {
       term: 2,
       vote: 1,

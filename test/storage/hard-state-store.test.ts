@@ -64,3 +64,35 @@ test("a damaged state file is refused with STORAGE_CORRUPT_FILE naming it", () =
     dir.remove();
   }
 });
+
+test("saveAsync writes in call order, validates against the previous call, shows only durable state", async () => {
+  const dir = temporaryDirectory("hard-state-async");
+  try {
+    const store = HardStateStore.open(dir.path);
+    const first = store.saveAsync({ hardState: { term: 1, vote: 3, commit: 0 } });
+    // Checked against the accepted (not yet durable) term-1 vote for 3.
+    await assert.rejects(store.saveAsync({ hardState: { term: 1, vote: 2, commit: 0 } }), (error) =>
+      isStorageError(error, "STORAGE_INVALID_ARGUMENT"),
+    );
+    const second = store.saveAsync({
+      hardState: { term: 2, vote: 0, commit: 4 },
+      membership: [1, 2],
+    });
+    assert.throws(
+      () => store.save({ hardState: { term: 3, vote: 0, commit: 4 } }),
+      (error) => isStorageError(error, "STORAGE_INVALID_ARGUMENT"),
+      "a synchronous save may not overtake pending asynchronous ones",
+    );
+    await first;
+    await second;
+    assert.deepEqual(store.current(), {
+      hardState: { term: 2, vote: 0, commit: 4 },
+      membership: [1, 2],
+    });
+    assert.deepEqual(HardStateStore.open(dir.path).current(), store.current());
+    store.save({ hardState: { term: 3, vote: 1, commit: 4 } });
+    assert.equal(store.saves(), 3);
+  } finally {
+    dir.remove();
+  }
+});
