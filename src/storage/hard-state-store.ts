@@ -87,7 +87,7 @@ export class HardStateStore {
    * Makes `update` durable before returning. Refuses changes that would break the consensus
    * invariants (term going back, a second vote in the same term, commit going back), because
    * persisting them would make a safety bug permanent. Blocks the event loop for the two fsyncs
-   * (0.5 to 15 ms on the shared development disk); `saveAsync` does the same without blocking.
+   * (1.5 to 15 ms measured on the shared development disk); `saveAsync` does the same without blocking.
    */
   save(update: StateUpdate): void {
     if (this.writing !== undefined) {
