@@ -68,6 +68,7 @@ interface DrillFlags {
   keys: number;
   leaderBoundMs: number;
   checkTimeoutMs: number;
+  lb: boolean;
 }
 
 export function registerDrillCommand(program: Command): void {
@@ -94,6 +95,11 @@ export function registerDrillCommand(program: Command): void {
       "--seed <n>",
       "seed of the fault schedule and the clients' choices (default: random)",
       integerOption(0, 0xffffffff),
+    )
+    .option(
+      "--lb",
+      "send every fourth client through a `hothot lb --cluster` process (nodes then run insecure instead of with a token)",
+      false,
     )
     .option("--json", "print the report as JSON instead of text", false)
     .option(
@@ -139,6 +145,7 @@ export function registerDrillCommand(program: Command): void {
           keys: flags.keys,
           leaderBoundMs: flags.leaderBoundMs,
           checkTimeoutMs: flags.checkTimeoutMs,
+          lb: flags.lb,
           ...(flags.dir !== undefined ? { dir: flags.dir } : {}),
           progress: (line) => process.stderr.write(`${line}\n`),
           signal: controller.signal,

@@ -26,6 +26,7 @@ import {
 import { DrillError } from "./errors.ts";
 import { type FaultContext, healAll, pollStatuses, runFault, sleepUntil } from "./faults.ts";
 import { HistoryRecorder } from "./history.ts";
+import { LbProcess } from "./lb-process.ts";
 import { NetworkLab, networkLabAvailability } from "./network-lab.ts";
 import { NodeApi } from "./node-api.ts";
 import {
@@ -52,6 +53,11 @@ export interface DrillOptions {
   readonly checkTimeoutMs?: number;
   readonly convergeTimeoutMs?: number;
   readonly requestTimeoutMs?: number;
+  /**
+   * Route every fourth client through a `hothot lb --cluster` process. The load balancer sends
+   * no bearer token, so with namespaces the nodes run with `insecure: true` instead of a token.
+   */
+  readonly lb?: boolean;
   /** Progress lines (stderr in the CLI). */
   readonly progress?: (line: string) => void;
   readonly signal?: AbortSignal;
@@ -120,6 +126,7 @@ export function drillCommand(options: DrillOptions): string {
     `--clients ${options.clients}`,
     `--seed ${options.seed}`,
   ];
+  if (options.lb) parts.push("--lb");
   return parts.join(" ");
 }
 
@@ -179,6 +186,8 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
   );
 
   const dir = prepareDir(options.dir);
+  const historyFile = join(dir, "history.jsonl");
+  const recorder = new HistoryRecorder(historyFile, clock);
   // Partition and loss need namespaces; without them those kinds are refused and the rest run.
   const refusedFaultKinds: Array<{ kind: FaultKind; reason: string }> = [];
   let kinds = [...new Set(options.faults)];
@@ -202,8 +211,6 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
       kinds = kinds.filter((kind) => kind !== "partition" && kind !== "loss");
     }
   }
-  const historyFile = join(dir, "history.jsonl");
-  const recorder = new HistoryRecorder(historyFile, clock);
   const schedule = buildSchedule({
     seed: options.seed,
     durationMs: options.durationMs,
@@ -215,7 +222,7 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
   );
 
   const crashes: NodeCrash[] = [];
-  const token = lab ? randomBytes(24).toString("hex") : undefined;
+  const token = lab && !options.lb ? randomBytes(24).toString("hex") : undefined;
   const cluster = new LocalCluster({
     dir: join(dir, "cluster"),
     nodes: options.nodes,
@@ -227,7 +234,11 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
           commandPrefix: (id: number) => lab!.prefix(id),
         }
       : {}),
-    nodeOverrides: { log: { level: "info", pretty: false }, ...(token ? { token } : {}) },
+    nodeOverrides: {
+      log: { level: "info", pretty: false },
+      ...(token ? { token } : {}),
+      ...(lab && options.lb ? { insecure: true } : {}),
+    },
     onEvent: (event) => {
       // A node that exits without being told to is a finding in its own right.
       if (event.type !== "exited" || event.expected) return;
@@ -246,6 +257,8 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
   const executors: Executor[] = [];
   const pinnedApis: NodeApi[] = [];
   const paused = new Set<number>();
+  let lb: LbProcess | undefined;
+  let lbUrl: string | null = null;
   // A drill killed by a second Ctrl-C still removes its namespaces and stops its nodes.
   const emergency = () => {
     for (const node of cluster.nodes) {
@@ -257,6 +270,7 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
         // already gone
       }
     }
+    lb?.killNow();
     lab?.cleanup();
   };
   process.once("exit", emergency);
@@ -289,6 +303,14 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
       }
       await sleep(100);
     }
+    if (options.lb) {
+      lb = await LbProcess.start(
+        cluster.nodes.map((node) => node.api),
+        join(dir, "cluster", "logs", "lb.log"),
+      );
+      lbUrl = lb.url;
+      log(`load balancer at ${lb.url} (pid ${lb.pid}); clients 3, 7, … go through it`);
+    }
     log("cluster up, leader elected; starting clients");
 
     t0 = performance.now();
@@ -298,7 +320,9 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
     const clientRuns: Promise<void>[] = [];
     for (let client = 0; client < options.clients; client++) {
       let executor: Executor;
-      if (client % 2 === 0) {
+      if (lb && client % 4 === 3) {
+        executor = clientExecutor({ endpoints: [lb.url], requestTimeoutMs });
+      } else if (client % 2 === 0) {
         const node = cluster.nodes[(client / 2) % options.nodes]!;
         const api = new NodeApi(node.api, apiOptions);
         pinnedApis.push(api);
@@ -443,6 +467,7 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
       ...[...statusApis.values()].map((api) => api.close()),
     ]);
     healAll(context);
+    await lb?.stop();
     await cluster.stop();
     lab?.cleanup();
     process.removeListener("exit", emergency);
@@ -512,6 +537,7 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
     network: lab
       ? `network namespaces ${lab.namespace(1).replace(/n1$/, "n*")} on bridge ${lab.bridge} (10.77.${lab.octet}.0/24, ${lab.netem ? "netem" : "no netem"})`
       : "loopback",
+    loadBalancer: lbUrl,
     dir,
     historyFile,
     command: drillCommand(options),

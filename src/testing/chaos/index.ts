@@ -31,6 +31,7 @@ export {
   type OpRecord,
 } from "./history.ts";
 export { NetworkLab, networkLabAvailability } from "./network-lab.ts";
+export { casRequest, type Digest, NOT_WRITTEN_CODES, NodeApi } from "./node-api.ts";
 export { Prng } from "./prng.ts";
 export {
   type DrillFindings,

@@ -54,6 +54,8 @@ export interface DrillReport {
   readonly faultKinds: readonly FaultKind[];
   readonly refusedFaultKinds: ReadonlyArray<{ kind: FaultKind; reason: string }>;
   readonly network: string;
+  /** The load balancer some clients went through, if any. */
+  readonly loadBalancer: string | null;
   readonly dir: string;
   readonly historyFile: string;
   readonly command: string;

@@ -67,6 +67,7 @@ function report(violations: string[], inconclusive: string[]): DrillReport {
     faultKinds: ["kill"],
     refusedFaultKinds: [{ kind: "partition", reason: "needs root" }],
     network: "loopback",
+    loadBalancer: null,
     dir: "/tmp/x",
     historyFile: "/tmp/x/history.jsonl",
     command: "hothot drill --seed 9",
