@@ -620,6 +620,14 @@ export class LogStore {
 
   /** Creates a new, durable, empty segment for entries from `firstIndex` on and makes it active. */
   private startSegment(firstIndex: number): Segment {
+    const previous = this.segments[this.segments.length - 1];
+    if (previous?.fd !== undefined) {
+      // The closed segment's write descriptor is no longer needed; reads reopen it read-only
+      // under the maxOpenSegments bound.
+      closeSync(previous.fd);
+      previous.fd = undefined;
+      previous.writable = false;
+    }
     const path = join(this.directory, segmentFileName(firstIndex));
     const fd = openSync(path, WRITE_FLAGS | constants.O_CREAT | constants.O_TRUNC, 0o600);
     try {

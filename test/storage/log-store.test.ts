@@ -1,5 +1,12 @@
 import assert from "node:assert/strict";
-import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { isStorageError, LogStore } from "../../src/storage/index.ts";
@@ -177,6 +184,50 @@ test("a crash inside reset (new segment created, bounds not yet written) leaves 
     await log.alignToSnapshot(100, 4);
     assert.equal(log.firstIndex(), 101);
     await log.append(entries(101, 2, 4));
+    await log.close();
+  } finally {
+    dir.remove();
+  }
+});
+
+test("limits: queued bytes beyond maxPendingBytes are refused; reads work with few cached descriptors", async () => {
+  const dir = temporaryDirectory("log-limits");
+  try {
+    const log = await LogStore.open({
+      directory: dir.path,
+      maxPendingBytes: 1000,
+      maxSegmentBytes: 200,
+      maxOpenSegments: 2,
+    });
+    const big = (index: number) => entry(index, 1, new Uint8Array(400).fill(index));
+    const first = log.append([big(1)]);
+    const second = log.append([big(2)]);
+    // 2 x 425 bytes are queued; a third would pass 1000.
+    await assert.rejects(log.append([big(3)]), (error) => isStorageError(error, "STORAGE_LIMIT"));
+    await Promise.all([first, second]);
+    for (let index = 3; index <= 12; index++) await log.append([big(index)]);
+    assert.ok(log.stats().segmentCount >= 10);
+    for (let round = 0; round < 2; round++) {
+      for (let index = 1; index <= 12; index++)
+        assert.deepEqual(log.entries(index, index + 1), [big(index)]);
+    }
+    assert.deepEqual(
+      log.entries(1, 13),
+      Array.from({ length: 12 }, (_, k) => big(k + 1)),
+    );
+    if (existsSync("/proc/self/fd")) {
+      const open = readdirSync("/proc/self/fd").filter((fd) => {
+        try {
+          return readlinkSync(`/proc/self/fd/${fd}`).startsWith(dir.path);
+        } catch {
+          return false; // closed while listing
+        }
+      });
+      assert.ok(
+        open.length <= 3,
+        `${open.length} descriptors open on the log: 2 cached + the active segment at most`,
+      );
+    }
     await log.close();
   } finally {
     dir.remove();
