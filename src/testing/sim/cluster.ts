@@ -591,6 +591,26 @@ export class Cluster {
     return machine;
   }
 
+  /** One line per node: up or down, role, term, commit, applied, log bounds. */
+  describeNodes(): string[] {
+    const lines: string[] = [];
+    for (const node of this.nodes.values()) {
+      const storage = node.storage;
+      if (storage === undefined) {
+        lines.push(`n${node.id}: never started`);
+        continue;
+      }
+      const log = `log ${storage.firstIndex()}..${storage.lastIndex()}, snapshot ${storage.snapshot().metadata.index}`;
+      lines.push(
+        node.raft === undefined
+          ? `n${node.id}: DOWN term=${node.term} commit=${node.commit} ${log}`
+          : `n${node.id}: ${node.role} term=${node.term} leader=${node.leaderId} commit=${node.commit} ` +
+              `applied=${node.machine.appliedIndex} ${log}${node.pendingReady === undefined ? "" : ", Ready on disk"}`,
+      );
+    }
+    return lines;
+  }
+
   /** After every step: election safety and leader completeness for every current leader. */
   checkLeaders(): void {
     const { election, completeness, logs } = this.checkers;

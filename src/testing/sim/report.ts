@@ -21,6 +21,8 @@ export function formatReport(result: SimResult, faults = true): string {
     `  scenario:  ${result.scenario}`,
     `  invariant: ${violation.invariant}`,
     `  detail:    ${violation.detail}`,
+    "  state:",
+    ...violation.state.map((line) => `    ${line}`),
     `  trace tail (last ${violation.traceTail.length} events):`,
     ...violation.traceTail.map((line) => `    ${line}`),
     `  replay: ${replayCommand(result, faults)}`,

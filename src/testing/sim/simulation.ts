@@ -40,6 +40,8 @@ export interface SimViolation {
   readonly detail: string;
   readonly tick: number;
   readonly traceTail: readonly string[];
+  /** Each node's state and the network at the moment of the violation. */
+  readonly state: readonly string[];
 }
 
 export interface SimResult {
@@ -315,6 +317,7 @@ export function runSimulation(options: SimOptions): SimResult {
       detail: asViolation.detail,
       tick,
       traceTail: trace.tail(),
+      state: [...cluster.describeNodes(), `network: ${network.describe()}`],
     };
   }
 
