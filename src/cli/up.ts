@@ -1,6 +1,9 @@
 // `hothot up`: a local hot-hot cluster on the embedded defaults; what `npm start` runs.
+
+import { join } from "node:path";
 import type { Command } from "commander";
 import { HothotClient } from "../client/index.ts";
+import { type LoadBalancer, parseLbConfig, startLoadBalancer } from "../lb/index.ts";
 import { LocalCluster } from "../node/index.ts";
 import { integerOption, type Output, output } from "./output.ts";
 
@@ -10,6 +13,7 @@ export interface UpOptions {
   port: number;
   json: boolean;
   readyTimeoutMs: number;
+  lb: boolean;
 }
 
 export function registerUp(program: Command): void {
@@ -29,6 +33,7 @@ export function registerUp(program: Command): void {
       "print one JSON line with the endpoints once ready (logs go to stderr)",
       false,
     )
+    .option("--no-lb", "do not start the load balancer in front of the cluster (on --port)")
     .option(
       "--ready-timeout-ms <ms>",
       "how long to wait for a leader",
@@ -64,11 +69,13 @@ async function up(options: UpOptions, out: Output): Promise<number> {
     out.error((error as Error).message);
     return 1;
   }
+  let loadBalancer: LoadBalancer | undefined;
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     out.info(`${signal}: stopping ${cluster.nodes.length} nodes`);
+    await loadBalancer?.close();
     await cluster.stop();
     out.info("stopped");
     process.exit(0);
@@ -86,15 +93,42 @@ async function up(options: UpOptions, out: Output): Promise<number> {
     await cluster.stop();
     return 1;
   }
+  let lbUrl: string | undefined;
+  if (options.lb) {
+    try {
+      loadBalancer = await startLoadBalancer(
+        parseLbConfig({
+          listen: `127.0.0.1:${options.port}`,
+          workers: 1,
+          cluster: { seeds: cluster.nodes.map((node) => node.api) },
+          admin: {
+            listen: `127.0.0.1:${options.port + 90}`,
+            stateFile: join(cluster.dir, "lb-state.json"),
+          },
+        }),
+      );
+      lbUrl = `http://127.0.0.1:${loadBalancer.port}`;
+    } catch (error) {
+      out.error(
+        `the load balancer could not start: ${(error as Error).message}; run with --no-lb to go without`,
+      );
+      await cluster.stop();
+      return 1;
+    }
+  }
   const nodes = cluster.nodes.map((node) => ({ id: node.id, api: node.api, pid: node.pid }));
   if (options.json) {
-    process.stdout.write(`${JSON.stringify({ nodes })}\n`);
+    process.stdout.write(`${JSON.stringify({ nodes, ...(lbUrl ? { lb: lbUrl } : {}) })}\n`);
   } else {
     out.info(`cluster ready in ${cluster.dir}: leader is node ${leader}`);
     for (const node of nodes) out.info(`  node ${node.id}  ${node.api}  pid ${node.pid}`);
-    out.info(
-      `try: curl -X PUT ${nodes[0]!.api}/v1/kv/hello -d world && curl ${nodes[1]?.api ?? nodes[0]!.api}/v1/kv/hello`,
-    );
+    if (lbUrl) {
+      out.info(
+        `  load balancer  ${lbUrl}  (writes to the leader, reads to every node; admin http://127.0.0.1:${options.port + 90})`,
+      );
+    }
+    const entry = lbUrl ?? nodes[0]!.api;
+    out.info(`try: curl -X PUT ${entry}/v1/kv/hello -d world && curl ${entry}/v1/kv/hello`);
     out.info("Ctrl-C stops the cluster; running `hothot up` again on the same --dir resumes it");
   }
   // Keep running until a signal arrives.
