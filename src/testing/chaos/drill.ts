@@ -259,6 +259,7 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
   const paused = new Set<number>();
   let lb: LbProcess | undefined;
   let lbUrl: string | null = null;
+  let loadStartedAt: string | null = null;
   // A drill killed by a second Ctrl-C still removes its namespaces and stops its nodes.
   const emergency = () => {
     for (const node of cluster.nodes) {
@@ -314,6 +315,7 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
     log("cluster up, leader elected; starting clients");
 
     t0 = performance.now();
+    loadStartedAt = new Date().toISOString();
     const loadStartMs = clock();
     const untilMs = loadStartMs + options.durationMs;
     const endpoints = cluster.nodes.map((node) => node.api);
@@ -542,6 +544,7 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
     historyFile,
     command: drillCommand(options),
     startedAt: new Date(started).toISOString(),
+    loadStartedAt,
     elapsedMs: Date.now() - started,
     faults: faultReports,
     crashes,

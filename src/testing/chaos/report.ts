@@ -60,6 +60,8 @@ export interface DrillReport {
   readonly historyFile: string;
   readonly command: string;
   readonly startedAt: string;
+  /** Wall-clock time of the history's zero: add a history or fault time to it to find the node log lines. */
+  readonly loadStartedAt: string | null;
   readonly elapsedMs: number;
   readonly faults: readonly FaultReport[];
   readonly crashes: readonly NodeCrash[];

@@ -72,6 +72,7 @@ function report(violations: string[], inconclusive: string[]): DrillReport {
     historyFile: "/tmp/x/history.jsonl",
     command: "hothot drill --seed 9",
     startedAt: "2026-01-01T00:00:00.000Z",
+    loadStartedAt: "2026-01-01T00:00:03.000Z",
     elapsedMs: 12_000,
     faults: [
       {
