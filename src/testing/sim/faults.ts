@@ -25,7 +25,9 @@ type FaultAction =
   | "crash-leader"
   | "restart"
   | "transfer"
-  | "leader-lost-hint";
+  | "leader-lost-hint"
+  | "campaign"
+  | "spurious-unreachable";
 
 /** Relative weights: crashes and partitions dominate, healing keeps the cluster making progress. */
 const WEIGHTS: readonly (readonly [FaultAction, number])[] = [
@@ -41,6 +43,8 @@ const WEIGHTS: readonly (readonly [FaultAction, number])[] = [
   ["restart", 2],
   ["transfer", 3],
   ["leader-lost-hint", 1],
+  ["campaign", 1],
+  ["spurious-unreachable", 1],
 ];
 const TOTAL_WEIGHT = WEIGHTS.reduce((sum, [, weight]) => sum + weight, 0);
 const CRASH_POINTS: readonly (CrashPoint | "now")[] = ["now", "after-persist", "after-send"];
@@ -252,6 +256,25 @@ export class FaultInjector {
           );
           return;
         }
+        this.cluster.drain(leader);
+        return;
+      }
+      case "campaign": {
+        // An operator forces an election on a random node (the leader's own call is a no-op).
+        const running = this.cluster.runningNodes();
+        if (running.length === 0) return;
+        const node = this.prng.pick(running);
+        this.note(`n${node.id} campaigns (operator)`);
+        node.raft!.campaign();
+        this.cluster.drain(node);
+        return;
+      }
+      case "spurious-unreachable": {
+        // The transport reports a follower unreachable although it is fine.
+        if (leader?.raft === undefined) return;
+        const target = this.prng.pick(ids.filter((id) => id !== leader.id));
+        this.note(`spurious unreachable n${target} reported to leader n${leader.id}`);
+        leader.raft.reportUnreachable(target);
         this.cluster.drain(leader);
         return;
       }
