@@ -64,7 +64,12 @@ test("ENOSPC: typed error, writes stop, reads go on, nothing acknowledged is los
     const snapshots = SnapshotStore.open({ directory: snapshotDir });
     await snapshots.save({ index: 0, term: 0, membership: null }, [new Uint8Array(1000).fill(9)]);
 
-    const log = await LogStore.open({ directory: logDir, maxSegmentBytes: 128 * 1024 });
+    // Groups of 3+ entries take the writev + fdatasync path, smaller ones the O_DSYNC path.
+    const log = await LogStore.open({
+      directory: logDir,
+      maxSegmentBytes: 128 * 1024,
+      bulkGroupBytes: 8 * 1024,
+    });
     let acked = 0;
     let failure: unknown;
     // Four concurrent writers until the disk fills: failures must reach every waiting writer.

@@ -133,9 +133,11 @@ test("log store matches an in-memory model under any append/truncate/compact/res
   await fc.assert(
     fc.asyncProperty(
       fc.array(fc.array(command, { minLength: 1, maxLength: 3 }), { minLength: 1, maxLength: 25 }),
-      async (steps) => {
+      // Both write paths: O_DSYNC writev for small groups, writev + fdatasync from this size.
+      fc.constantFrom(1, 200, 64 * 1024),
+      async (steps, bulkGroupBytes) => {
         const dir = temporaryDirectory("model");
-        const options = { directory: dir.path, maxSegmentBytes: 300 };
+        const options = { directory: dir.path, maxSegmentBytes: 300, bulkGroupBytes };
         let log = await LogStore.open(options);
         const model = new Model();
         try {
