@@ -598,8 +598,8 @@ export class LogStore {
     // Small groups go through the active segment's O_DSYNC descriptor: one writev both writes
     // and makes the group durable (data and file size), a single trip to the I/O thread instead
     // of two. Large groups take writev + fdatasync on a plain descriptor: the extra trip is small
-    // next to the transfer, and in the benchmark's raw loops write + fdatasync was as fast as or
-    // faster than O_DSYNC for 256 KiB batches.
+    // next to the transfer, and in the benchmark's raw loops write + fdatasync was faster than
+    // O_DSYNC for 256 KiB batches in most runs (docs/storage.md).
     const bulk = group.bytes >= this.limits.bulkGroupBytes;
     const fd = bulk ? this.bulkFdOf(segment) : this.fdOf(segment);
     const start = segment.endOffset;
