@@ -3,10 +3,10 @@
 // for the consensus core, and group-committed asynchronous appends.
 //
 // All mutations go through one queue and run one at a time. Consecutive appends are merged into
-// one group that is written with a single writev and made durable with a single fdatasync; each
-// append resolves only after the fdatasync that covers it. Appends arriving while a group is on
-// its way to disk form the next group, so under load the batch size grows with the number of
-// concurrent writers and the cost of one fdatasync is shared among them.
+// one group that is written with a single writev and made durable by a single sync (O_DSYNC, or
+// fdatasync for large groups); each append resolves only after the sync that covers it. Appends
+// arriving while a group is on its way to disk form the next group, so under load the batch size
+// grows with the number of concurrent writers and the cost of one sync is shared among them.
 
 import {
   closeSync,
@@ -79,7 +79,7 @@ export interface LogStoreOptions {
 }
 
 export interface LogStoreStats {
-  /** Durable writes (O_DSYNC writev, the equivalent of write + fdatasync) of appended entries: one per group commit. */
+  /** Durable writes of appended entries (O_DSYNC writev, or writev + fdatasync): one per group commit. */
   readonly syncCount: number;
   readonly appendCalls: number;
   readonly appendedEntries: number;
