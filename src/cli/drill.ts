@@ -3,7 +3,7 @@
 // the last line is `RESULT {...}`. Exit 0 when every check passed, 1 on a violation, 2 when the
 // run proved nothing (a check could not finish) or the command line is wrong.
 import { randomInt } from "node:crypto";
-import { type Command, InvalidArgumentError } from "commander";
+import { type Command, InvalidArgumentError, Option } from "commander";
 import {
   DRILL_DEFAULTS,
   DrillError,
@@ -78,17 +78,18 @@ export function registerDrillCommand(program: Command): void {
       "start a local cluster, run clients against it under seeded faults (kill -9, SIGSTOP, partitions, packet loss), then check the history: linearizable, no acknowledged write lost, all nodes converged",
     )
     .option("--nodes <n>", "cluster size, 3 or 5", parseNodes, DRILL_DEFAULTS.nodes)
-    .option(
-      "--duration <time>",
-      "how long the clients and faults run, e.g. 60s, 5m",
-      parseDuration,
-      DRILL_DEFAULTS.durationMs,
+    .addOption(
+      new Option("--duration <time>", "how long the clients and faults run, e.g. 60s, 5m")
+        .argParser(parseDuration)
+        .default(DRILL_DEFAULTS.durationMs, "60s"),
     )
-    .option(
-      "--faults <kinds>",
-      `fault kinds, comma-separated: ${FAULT_KINDS.join(",")} (partition and loss need root)`,
-      parseFaults,
-      [...FAULT_KINDS],
+    .addOption(
+      new Option(
+        "--faults <kinds>",
+        `fault kinds, comma-separated, or none (partition and loss need root)`,
+      )
+        .argParser(parseFaults)
+        .default([...FAULT_KINDS], FAULT_KINDS.join(",")),
     )
     .option("--clients <n>", "concurrent clients", integerOption(1, 64), DRILL_DEFAULTS.clients)
     .option(
