@@ -1,41 +1,15 @@
 // A short drill against real node processes, as `hothot drill` runs it: about a minute of kill -9
 // and SIGSTOP faults, plus partitions when this runs as root (CI does).
 import assert from "node:assert/strict";
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { test } from "node:test";
 import { type DrillReport, networkLabAvailability } from "../../../src/testing/chaos/index.ts";
+import { runCli } from "./helpers.ts";
 
-const main = resolve(import.meta.dirname, "../../../src/cli/main.ts");
 const network = networkLabAvailability();
-
-function run(
-  args: string[],
-  timeoutMs: number,
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((done, fail) => {
-    const child = spawn(process.execPath, ["--import", "tsx", main, ...args], {
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (chunk) => {
-      stdout += chunk;
-    });
-    child.stderr.on("data", (chunk) => {
-      stderr += chunk;
-    });
-    // SIGINT lets the drill heal and clean up its namespaces if it ever overruns.
-    const timer = setTimeout(() => child.kill("SIGINT"), timeoutMs);
-    child.on("error", fail);
-    child.on("exit", (code) => {
-      clearTimeout(timer);
-      done({ code, stdout, stderr });
-    });
-  });
-}
 
 test("a one-minute drill with kill -9, SIGSTOP (and partitions as root) passes every check", {
   timeout: 300_000,
@@ -46,7 +20,7 @@ test("a one-minute drill with kill -9, SIGSTOP (and partitions as root) passes e
   const parent = mkdtempSync(join(tmpdir(), "hothot-drill-test-"));
   const dir = join(parent, "run");
   try {
-    const result = await run(
+    const result = await runCli(
       [
         "drill",
         "--nodes",
@@ -83,7 +57,7 @@ test("a one-minute drill with kill -9, SIGSTOP (and partitions as root) passes e
     assert.ok(kinds.has("kill") && kinds.has("pause"), `fault kinds run: ${[...kinds].join(",")}`);
     assert.deepEqual(report.refusedFaultKinds, []);
     // The saved history re-checks with the stand-alone checker.
-    const recheck = await run(["check-history", join(dir, "history.jsonl")], 120_000);
+    const recheck = await runCli(["check-history", join(dir, "history.jsonl")], 120_000);
     assert.equal(recheck.code, 0, recheck.stdout + recheck.stderr);
     assert.match(recheck.stdout, /\tlinearizable\t/);
     assert.ok(existsSync(join(dir, "cluster", "logs", "node-1.log")));

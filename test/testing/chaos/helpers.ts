@@ -1,5 +1,9 @@
 // Hand-made drill histories for the tests of the checks.
+import { spawn } from "node:child_process";
+import { resolve } from "node:path";
 import { HistoryRecorder, type OpRecord } from "../../../src/testing/chaos/index.ts";
+
+const main = resolve(import.meta.dirname, "../../../src/cli/main.ts");
 
 /** A recorder on a clock the test moves by hand. */
 export function manualRecorder(path?: string) {
@@ -41,4 +45,31 @@ export function op(
     history.recorder.complete(record, { outcome: "ok", swapped: operation.swapped });
   }
   return record;
+}
+
+/** Runs the `hothot` CLI from source; SIGINT after `timeoutMs`. */
+export function runCli(
+  args: string[],
+  timeoutMs: number,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((done, fail) => {
+    const child = spawn(process.execPath, ["--import", "tsx", main, ...args], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (chunk) => {
+      stdout += chunk;
+    });
+    child.stderr.on("data", (chunk) => {
+      stderr += chunk;
+    });
+    // SIGINT lets the drill heal and clean up its namespaces if it ever overruns.
+    const timer = setTimeout(() => child.kill("SIGINT"), timeoutMs);
+    child.on("error", fail);
+    child.on("exit", (code) => {
+      clearTimeout(timer);
+      done({ code, stdout, stderr });
+    });
+  });
 }
