@@ -14,31 +14,27 @@ import {
   fdatasync,
   fdatasyncSync,
   ftruncateSync,
-  mkdirSync,
   openSync,
-  readdirSync,
-  readFileSync,
   readSync,
   unlinkSync,
   writeSync,
   writev,
 } from "node:fs";
 import { join } from "node:path";
-import { fsyncDirectory, readAtomicFileSync, writeAtomicFileSync } from "./atomic-file.ts";
+import { fsyncDirectory, writeAtomicFileSync } from "./atomic-file.ts";
 import { StorageError, writeFailure } from "./errors.ts";
 import {
   checkRecord,
   decodeRecord,
   encodeRecord,
   type LogEntry,
-  parseSegmentFileName,
   RECORD_HEADER_BYTES,
   recordBytes,
   SEGMENT_HEADER_BYTES,
   SEGMENT_MAGIC,
-  scanSegment,
   segmentFileName,
 } from "./log-format.ts";
+import { LOG_META_FILE, readLogDirectory, type Segment } from "./log-recovery.ts";
 
 export interface LogStoreOptions {
   /** Directory owned by this log (created if missing). One process at a time. */
@@ -87,19 +83,6 @@ export interface LogStoreStats {
   readonly segmentCount: number;
 }
 
-interface Segment {
-  readonly firstIndex: number;
-  readonly path: string;
-  /** Offset of each record; entry `firstIndex + k` starts at `offsets[k]`. */
-  offsets: number[];
-  terms: number[];
-  /** End of the last durable record: where the next append to this segment goes. */
-  endOffset: number;
-  fd: number | undefined;
-  /** Whether `fd` was opened for writing (only the active segment's is). */
-  writable: boolean;
-}
-
 interface Waiter {
   resolve(): void;
   reject(error: unknown): void;
@@ -128,7 +111,6 @@ interface Barrier {
 
 type Operation = AppendGroup | Barrier;
 
-const LOG_META_FILE = "log-meta";
 /** Largest buffer appends are encoded into (a larger record gets one of its own size). */
 const MAX_SLAB_BYTES = 1024 * 1024;
 /** Writes to the active segment are synchronous-data writes: see writeGroup. */
@@ -746,75 +728,10 @@ export class LogStore {
   // ---- recovery ----
 
   private recover(): void {
-    mkdirSync(this.directory, { recursive: true });
-    const meta = readAtomicFileSync(join(this.directory, LOG_META_FILE));
-    if (meta !== undefined) {
-      const { compactedIndex, compactedTerm } = meta as {
-        compactedIndex?: unknown;
-        compactedTerm?: unknown;
-      };
-      if (!Number.isSafeInteger(compactedIndex) || !Number.isSafeInteger(compactedTerm)) {
-        throw new StorageError(
-          "STORAGE_CORRUPT_FILE",
-          `${join(this.directory, LOG_META_FILE)} lacks valid bounds; restore it or rebuild this node from its peers`,
-          { file: join(this.directory, LOG_META_FILE) },
-        );
-      }
-      this.compactedIndex = compactedIndex as number;
-      this.compactedTerm = compactedTerm as number;
-    }
-    const names = readdirSync(this.directory)
-      .map((name) => ({ name, firstIndex: parseSegmentFileName(name) }))
-      .filter(
-        (entry): entry is { name: string; firstIndex: number } => entry.firstIndex !== undefined,
-      )
-      .sort((a, b) => a.firstIndex - b.firstIndex);
-    for (const [position, { name, firstIndex }] of names.entries()) {
-      const path = join(this.directory, name);
-      const isLast = position === names.length - 1;
-      const scan = scanSegment(readFileSync(path), firstIndex);
-      const previous = this.segments[this.segments.length - 1];
-      if (previous !== undefined && previous.firstIndex + previous.offsets.length !== firstIndex) {
-        throw new StorageError(
-          "STORAGE_CORRUPT_RECORD",
-          `log segment ${path} starts at index ${firstIndex} but the previous segment ends at ${previous.firstIndex + previous.offsets.length - 1}: entries are missing; restore the log or rebuild this node from its peers`,
-          { file: path, offset: 0 },
-        );
-      }
-      let endOffset = scan.validEnd;
-      if (scan.stop !== undefined) {
-        if (!isLast || scan.stop.kind === "corrupt") {
-          throw new StorageError(
-            "STORAGE_CORRUPT_RECORD",
-            `log segment ${path} is damaged at byte offset ${scan.stop.offset} (${scan.stop.why}) with data after it that may be committed; refusing to start. Restore the log from a backup or rebuild this node from its peers`,
-            { file: path, offset: scan.stop.offset },
-          );
-        }
-        // A torn tail: the remains of a write that never completed, so never acknowledged.
-        const fd = openSync(path, "r+");
-        try {
-          if (endOffset < SEGMENT_HEADER_BYTES) {
-            ftruncateSync(fd, 0);
-            writeSync(fd, SEGMENT_MAGIC, 0, SEGMENT_HEADER_BYTES, 0);
-            endOffset = SEGMENT_HEADER_BYTES;
-          } else {
-            ftruncateSync(fd, endOffset);
-          }
-          fdatasyncSync(fd);
-        } finally {
-          closeSync(fd);
-        }
-      }
-      this.segments.push({
-        firstIndex,
-        path,
-        offsets: scan.offsets,
-        terms: scan.terms,
-        endOffset,
-        fd: undefined,
-        writable: false,
-      });
-    }
+    const recovered = readLogDirectory(this.directory);
+    this.compactedIndex = recovered.compactedIndex;
+    this.compactedTerm = recovered.compactedTerm;
+    this.segments = recovered.segments;
     this.applyBounds();
     const last = this.activeSegment();
     this.acceptedNextIndex = last.firstIndex + last.offsets.length;
