@@ -56,6 +56,8 @@ export interface SnapshotStoreOptions {
 const TRAILER_BYTES = 32;
 const MAGIC = Buffer.from("HHSNAP01", "latin1");
 const MAX_META_BYTES = 16 * 1024 * 1024;
+/** Largest chunk `readChunk` returns, whatever was asked for. */
+const MAX_CHUNK_BYTES = 16 * 1024 * 1024;
 const TWO_POW_32 = 0x1_0000_0000;
 
 function snapshotFileName(index: number, term: number): string {
@@ -177,7 +179,19 @@ export class SnapshotWriter {
    * the previous one ended (a resent chunk that was already written is ignored).
    */
   async writeChunk(offset: number, chunk: Uint8Array): Promise<void> {
-    if (offset + chunk.length <= this.dataBytes && offset >= 0) return; // duplicate delivery
+    if (!Number.isSafeInteger(offset) || offset < 0) {
+      throw new StorageError(
+        "STORAGE_SNAPSHOT_MISMATCH",
+        `snapshot chunk offset ${offset} is not a byte offset; resend from offset ${this.dataBytes}`,
+      );
+    }
+    if (offset + chunk.length <= this.dataBytes) return; // a resent chunk, already written
+    if (offset < this.dataBytes) {
+      // A resend overlapping the end of what arrived: keep only the new part. The checksum at
+      // commit verifies the whole.
+      chunk = chunk.subarray(this.dataBytes - offset);
+      offset = this.dataBytes;
+    }
     if (offset !== this.dataBytes) {
       throw new StorageError(
         "STORAGE_SNAPSHOT_MISMATCH",
@@ -269,7 +283,19 @@ export class SnapshotReader {
 
   /** Up to `maxBytes` of data from `offset` (empty at the end): random access for resends. */
   async readChunk(offset: number, maxBytes: number): Promise<Uint8Array> {
-    const length = Math.max(0, Math.min(maxBytes, this.info.dataBytes - offset));
+    if (
+      !Number.isSafeInteger(offset) ||
+      offset < 0 ||
+      !Number.isSafeInteger(maxBytes) ||
+      maxBytes < 1
+    ) {
+      throw new StorageError(
+        "STORAGE_INVALID_ARGUMENT",
+        `readChunk(${offset}, ${maxBytes}): offset must be a byte offset and maxBytes positive`,
+      );
+    }
+    // Bounded so a caller's typo cannot allocate the whole snapshot in one buffer.
+    const length = Math.max(0, Math.min(maxBytes, MAX_CHUNK_BYTES, this.info.dataBytes - offset));
     const chunk = new Uint8Array(length);
     let read = 0;
     while (read < length) {
