@@ -218,8 +218,19 @@ export function formatReport(report: DrillReport): string {
   if (codes.length > 0)
     lines.push(`  errors: ${codes.map(([code, count]) => `${code} ${count}`).join(", ")}`);
   lines.push(`Availability: ${(report.availability.okShare * 100).toFixed(1)}% of operations ok`);
+  // One figure per second reads well for a minute; longer runs are summed into wider buckets.
+  const perSecond = report.availability.perSecond;
+  const bucketSeconds = Math.max(1, Math.ceil(perSecond.length / 120));
+  const buckets: Array<[number, number]> = [];
+  for (let start = 0; start < perSecond.length; start += bucketSeconds) {
+    const slice = perSecond.slice(start, start + bucketSeconds);
+    buckets.push([
+      slice.reduce((sum, [ok]) => sum + ok, 0),
+      slice.reduce((sum, [, all]) => sum + all, 0),
+    ]);
+  }
   lines.push(
-    `  per second (% ok): ${report.availability.perSecond.map(([ok, all]) => (all === 0 ? "-" : String(Math.round((100 * ok) / all)))).join(" ")}`,
+    `  per ${bucketSeconds === 1 ? "second" : `${bucketSeconds} s`} (% ok): ${buckets.map(([ok, all]) => (all === 0 ? "-" : String(Math.round((100 * ok) / all)))).join(" ")}`,
   );
   lines.push("");
   const { linearizability, finalState, convergence, leaderBound } = report.checks;
