@@ -34,7 +34,7 @@ import {
   SnapshotStore,
   StorageError,
 } from "../storage/index.ts";
-import { PeerTransport } from "../transport/index.ts";
+import { PeerTransport, TransportError } from "../transport/index.ts";
 import type { NodeConfig } from "./config.ts";
 import { hostOf, portOf } from "./config.ts";
 import {
@@ -78,6 +78,15 @@ interface ReadRound {
   readonly waiters: Array<{ resolve: (index: number) => void; reject: (error: Error) => void }>;
   readonly startedAt: number;
 }
+
+/** Message types a leader may send before persisting the Ready that carries them. */
+const SENT_BEFORE_PERSIST: ReadonlySet<Message["type"]> = new Set([
+  "append",
+  "heartbeat",
+  "snapshot",
+  "timeout-now",
+  "read-index-response",
+]);
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -393,6 +402,28 @@ export class ClusterMember implements MemberApi {
   }
 
   private async handleReady(ready: Ready): Promise<void> {
+    // 0. A leader whose term and vote are already durable sends its replication messages while
+    //    it writes its own copy (Raft thesis 10.2.1; the Ready contract in docs/raft.md allows
+    //    it): a commit computed from its own entries can only leave in a later Ready.
+    for (const entry of ready.entries) {
+      if (entry.type === "conf-change") this.learnAddress(decodeConfChange(entry.data));
+    }
+    let messages = ready.messages;
+    const role = ready.softState?.role ?? this.role;
+    const durable = this.hardState.current().hardState;
+    if (
+      role === "leader" &&
+      (!ready.hardState ||
+        (ready.hardState.term === durable.term && ready.hardState.vote === durable.vote))
+    ) {
+      const deferred: Message[] = [];
+      for (const message of ready.messages) {
+        if (SENT_BEFORE_PERSIST.has(message.type)) this.sendMessage(message);
+        else deferred.push(message);
+      }
+      messages = deferred;
+    }
+
     // 1. Persist: snapshot, entries, hard state.
     if (ready.snapshot) await this.installSnapshot(ready);
     if (ready.entries.length > 0) {
@@ -400,8 +431,6 @@ export class ClusterMember implements MemberApi {
       if (first.index <= this.log.lastIndex() || first.index < this.log.nextIndex()) {
         void this.log.truncate(first.index).catch(() => {});
       }
-      for (const entry of ready.entries)
-        if (entry.type === "conf-change") this.learnAddress(decodeConfChange(entry.data));
       const startedAt = performance.now();
       await this.log.append(ready.entries.map(toLogEntry));
       this.metrics.fsyncSeconds.observe((performance.now() - startedAt) / 1000);
@@ -420,8 +449,8 @@ export class ClusterMember implements MemberApi {
     }
     if (ready.softState) this.onSoftState(ready.softState.role, ready.softState.leaderId);
 
-    // 2. Send.
-    for (const message of ready.messages) this.sendMessage(message);
+    // 2. Send (what was not sent early).
+    for (const message of messages) this.sendMessage(message);
 
     // 3. Apply.
     if (ready.committedEntries.length > 0) this.apply(ready.committedEntries);
@@ -442,9 +471,17 @@ export class ClusterMember implements MemberApi {
       this.snapshotTransfer.send(message);
       return;
     }
-    if (!this.transport.send(message.to, { k: "raft", m: message })) {
-      this.raft.reportUnreachable(message.to);
+    let sent: boolean;
+    try {
+      sent = this.transport.send(message.to, { k: "raft", m: message });
+    } catch (error) {
+      // A member whose address is not known yet (its membership entry is still on its way):
+      // the core retries it like any unreachable peer.
+      if (!(error instanceof TransportError && error.code === "TRANSPORT_UNKNOWN_PEER"))
+        throw error;
+      sent = false;
     }
+    if (!sent) this.raft.reportUnreachable(message.to);
   }
 
   private onEnvelope(from: number, envelope: Envelope): void {
@@ -917,9 +954,16 @@ export class ClusterMember implements MemberApi {
       return;
     }
     const context = `${this.id}:${++this.readSequence}`;
+    try {
+      this.raft.readIndex(encoder.encode(context));
+    } catch (error) {
+      // The core lost its leader since the last Ready (this member's view lags by one batch):
+      // keep the reads queued; expireReadRounds bounds how long they wait.
+      if (error instanceof RaftError && error.code !== "INVARIANT") return;
+      throw error;
+    }
     const round: ReadRound = { context, waiters: this.readQueue.splice(0), startedAt: Date.now() };
     this.readRounds.set(context, round);
-    this.raft.readIndex(encoder.encode(context));
   }
 
   private expireReadRounds(): void {
