@@ -13,12 +13,13 @@ export { type LogEntry, LogMatchingChecker, type LogView } from "./invariants/lo
 export { ReadConsistencyChecker } from "./invariants/read-consistency.ts";
 export { StateMachineSafetyChecker } from "./invariants/state-machine-safety.ts";
 export { type InvariantName, InvariantViolation } from "./invariants/violation.ts";
+export { VoteSafetyChecker } from "./invariants/vote-safety.ts";
 export { type LatencyModel, type LossModel, Network } from "./network.ts";
 export { Prng } from "./prng.ts";
 export { formatReport, replayCommand } from "./report.ts";
 export { type RunSeedsOptions, type RunSummary, runSeeds } from "./runner.ts";
 export type { Scenario } from "./scenario.ts";
-export { drawScenario, UNITS_PER_TICK } from "./scenario.ts";
+export { describeScenario, drawScenario, UNITS_PER_TICK } from "./scenario.ts";
 export {
   livenessBounds,
   runSimulation,
