@@ -373,7 +373,7 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
         faultReports.push({
           index: fault.index,
           kind: fault.kind,
-          description,
+          description: outcome.how ? `${description} (${outcome.how})` : description,
           nodes: outcome.nodes,
           atMs,
           holdMs: fault.holdMs,

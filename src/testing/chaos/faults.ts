@@ -24,6 +24,8 @@ export interface FaultOutcome {
   readonly nodes: number[];
   readonly leaderAfterMs: number | null;
   readonly problems: string[];
+  /** How the fault was carried out, when that differs by machine (netem or iptables). */
+  readonly how: string | null;
 }
 
 const LEADER_POLL_MS = 100;
@@ -85,6 +87,7 @@ export async function runFault(
   let impaired = new Set<number>();
   let revert: () => void | Promise<void> = () => {};
   let nodes: number[] = [];
+  let how: string | null = null;
   try {
     switch (fault.kind) {
       case "kill": {
@@ -134,7 +137,7 @@ export async function runFault(
         const id = await resolveTarget(context, fault.target);
         nodes = [id];
         // A lossy node may well keep leading: it is not counted as impaired.
-        const how = lab.degrade(id, fault.lossPercent, fault.delayMs, fault.jitterMs);
+        how = lab.degrade(id, fault.lossPercent, fault.delayMs, fault.jitterMs);
         context.log(`  ${how}`);
         revert = () => lab.heal();
         break;
@@ -152,7 +155,7 @@ export async function runFault(
   }
   impaired = new Set();
   const leaderAfterMs = await leader;
-  return { nodes, leaderAfterMs, problems };
+  return { nodes, leaderAfterMs, problems, how };
 }
 
 /** Undo every fault: heal the network, resume paused nodes, start stopped ones. */

@@ -248,7 +248,7 @@ export class NetworkLab {
         "DROP",
       ]);
     }
-    return `iptables loss ${lossPercent}% from peers (no netem in this kernel: no delay)`;
+    return `done as iptables loss of ${lossPercent}% from peers: no netem here, so no delay`;
   }
 
   /** Remove every rule and qdisc: the network is whole again. */
