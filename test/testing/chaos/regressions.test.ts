@@ -50,7 +50,6 @@ const REGRESSIONS: readonly Regression[] = [
       "--faults",
       "kill,pause,partition,loss",
     ],
-    open: "DRILL-1 is open in the node layer (startReadRound lets readIndex throw PROPOSAL_DROPPED)",
   },
 ];
 
