@@ -222,6 +222,7 @@ export class Cluster {
     }
     if (!this.scenario.durableStateMachine) node.machine = new SimStateMachine();
     node.readStates = [];
+    node.pausedUntil = 0;
     node.pendingReady = undefined; // an unwritten Ready dies with the process
     node.armedCrash = undefined;
     node.role = "follower";

@@ -27,7 +27,9 @@ type FaultAction =
   | "transfer"
   | "leader-lost-hint"
   | "campaign"
-  | "spurious-unreachable";
+  | "spurious-unreachable"
+  | "pause"
+  | "pause-leader";
 
 /** Relative weights: crashes and partitions dominate, healing keeps the cluster making progress. */
 const WEIGHTS: readonly (readonly [FaultAction, number])[] = [
@@ -45,6 +47,8 @@ const WEIGHTS: readonly (readonly [FaultAction, number])[] = [
   ["leader-lost-hint", 1],
   ["campaign", 1],
   ["spurious-unreachable", 1],
+  ["pause", 1],
+  ["pause-leader", 1],
 ];
 const TOTAL_WEIGHT = WEIGHTS.reduce((sum, [, weight]) => sum + weight, 0);
 const CRASH_POINTS: readonly (CrashPoint | "now")[] = ["now", "after-persist", "after-send"];
@@ -121,6 +125,7 @@ export class FaultInjector {
     }
     for (const node of this.cluster.nodes.values()) {
       node.armedCrash = undefined; // a crash armed in the fault phase must not strike later
+      node.pausedUntil = 0; // paused processes resume (what they missed still arrives late)
       if (!node.running && node.storage !== undefined && !this.admin.retired.has(node.id)) {
         this.cluster.start(node.id);
       }
@@ -226,7 +231,7 @@ export class FaultInjector {
         return;
       }
       case "transfer": {
-        if (leader?.raft === undefined) return;
+        if (leader?.raft === undefined || leader.isPaused(this.cluster.now)) return;
         // Any node id, including the leader itself, learners and non-members: the core must
         // refuse the invalid ones with TRANSFER_INVALID.
         const target = this.prng.pick(ids);
@@ -259,9 +264,29 @@ export class FaultInjector {
         this.cluster.drain(leader);
         return;
       }
+      case "pause":
+      case "pause-leader": {
+        if (!this.scenario.processPauses) return;
+        const running = this.cluster
+          .runningNodes()
+          .filter((node) => !node.isPaused(this.cluster.now));
+        const victim =
+          action === "pause-leader"
+            ? leader
+            : running.length > 0
+              ? this.prng.pick(running)
+              : undefined;
+        if (victim === undefined || victim.isPaused(this.cluster.now)) return;
+        const ticks = this.prng.range(1, 5 * this.scenario.core.electionTimeoutTicks);
+        victim.pausedUntil = this.cluster.now + ticks * UNITS_PER_TICK;
+        this.note(`pause n${victim.id} for ${ticks} ticks`);
+        return;
+      }
       case "campaign": {
         // An operator forces an election on a random node (the leader's own call is a no-op).
-        const running = this.cluster.runningNodes();
+        const running = this.cluster
+          .runningNodes()
+          .filter((node) => !node.isPaused(this.cluster.now));
         if (running.length === 0) return;
         const node = this.prng.pick(running);
         this.note(`n${node.id} campaigns (operator)`);
@@ -271,7 +296,7 @@ export class FaultInjector {
       }
       case "spurious-unreachable": {
         // The transport reports a follower unreachable although it is fine.
-        if (leader?.raft === undefined) return;
+        if (leader?.raft === undefined || leader.isPaused(this.cluster.now)) return;
         const target = this.prng.pick(ids.filter((id) => id !== leader.id));
         this.note(`spurious unreachable n${target} reported to leader n${leader.id}`);
         leader.raft.reportUnreachable(target);
@@ -284,7 +309,11 @@ export class FaultInjector {
         if (followers.length === 0) return;
         const node = this.prng.pick(followers);
         this.note(`spurious leader-lost hint to n${node.id}`);
-        this.cluster.reportLeaderLost(node.id, node.incarnation);
+        this.queue.push(this.cluster.now, {
+          kind: "leader-lost",
+          node: node.id,
+          incarnation: node.incarnation,
+        });
         return;
       }
     }

@@ -157,6 +157,7 @@ export class MembershipAdmin {
     this.schedule(this.timeoutUnits);
     if (running.length === 0) return;
     const node = this.prng.pick(running);
+    if (node.isPaused(this.cluster.now)) return; // no answer: the timeout retries
     try {
       node.raft!.proposeConfChange(pending.change);
       this.trace.record(

@@ -73,6 +73,12 @@ export interface Scenario {
    * core, which may be beyond the snapshot. Off: it is volatile and rebuilt from the snapshot.
    */
   readonly durableStateMachine: boolean;
+  /**
+   * Process pauses are in the fault schedule. Not with lease reads: a paused leader resumes
+   * believing its lease still runs (its clock did not advance), which is exactly the bounded
+   * clock drift lease reads must assume away.
+   */
+  readonly processPauses: boolean;
   /** Probability that one asynchronous write stalls for up to diskStallMaxUnits more. */
   readonly diskStallProbability: number;
   readonly diskStallMaxUnits: number;
@@ -140,6 +146,7 @@ export function drawScenario(prng: Prng, nodeIds: readonly number[]): Scenario {
     diskLatencyMaxUnits: prng.range(50, 800),
     leaderSendsBeforePersist: prng.chance(LEADER_SENDS_BEFORE_PERSIST_PROBABILITY),
     durableStateMachine: prng.chance(0.5),
+    processPauses: !lease && prng.chance(0.5),
     diskStallProbability: prng.chance(0.5) ? prng.next() * 0.02 : 0,
     diskStallMaxUnits: prng.range(1, 15) * UNITS_PER_TICK,
   };
@@ -163,6 +170,7 @@ export function describeScenario(scenario: Scenario): string {
     `faults-every=${scenario.faultEveryTicks}t`,
     `snapshot-every=${scenario.snapshotEveryEntries}`,
     scenario.durableStateMachine ? "durable-state-machine" : "",
+    scenario.processPauses ? "pauses" : "",
     `clients=${scenario.clients}`,
     scenario.membershipChanges ? "membership" : "",
   ];

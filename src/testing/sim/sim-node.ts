@@ -39,6 +39,11 @@ export class SimNode {
   /** Messages of the pending Ready already sent before it was persisted (leader only). */
   earlySent: Set<Message> | undefined;
   armedCrash: CrashPoint | undefined;
+  /**
+   * A paused process (a long GC pause, SIGSTOP, a stalled VM) does nothing before this time:
+   * its timers, deliveries and disk completions wait, and then run late.
+   */
+  pausedUntil = 0;
   /** Incremented when the node goes down; a scheduled restart names the down period it ends. */
   downToken = 0;
 
@@ -50,5 +55,9 @@ export class SimNode {
 
   get running(): boolean {
     return this.raft !== undefined;
+  }
+
+  isPaused(now: number): boolean {
+    return this.pausedUntil > now;
   }
 }

@@ -244,6 +244,16 @@ export function runSimulation(options: SimOptions): SimResult {
   };
 
   const dispatch = (event: SimEvent): void => {
+    const target = pausableTarget(event);
+    if (target !== undefined) {
+      const node = cluster.node(target);
+      if (node.isPaused(cluster.now)) {
+        // The process is paused: this waits, and runs (in the same order) when it resumes. A
+        // tick timer fires once on resume, however many periods were missed.
+        queue.push(node.pausedUntil, event);
+        return;
+      }
+    }
     switch (event.kind) {
       case "tick":
         cluster.tick(event.node, event.incarnation);
@@ -340,6 +350,22 @@ export function runSimulation(options: SimOptions): SimResult {
       ticksToLeaderAfterHeal: liveness.ticksToLeader ?? -1,
     },
   };
+}
+
+/** The node whose process handles `event`, for events a paused process cannot handle yet. */
+function pausableTarget(event: SimEvent): number | undefined {
+  switch (event.kind) {
+    case "tick":
+    case "persisted":
+    case "unreachable":
+    case "snapshot-status":
+    case "leader-lost":
+      return event.node;
+    case "deliver":
+      return event.message.to;
+    default:
+      return undefined;
+  }
 }
 
 function describeError(error: unknown): string {

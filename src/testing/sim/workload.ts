@@ -154,6 +154,8 @@ export class Workload {
     // The timeout is scheduled first: if the node crashes while handling the request, the
     // crash hook supersedes it with a prompt retry.
     this.schedule(client, this.timeoutUnits);
+    // A paused node does not answer: the request times out and is retried.
+    if (node.isPaused(this.cluster.now)) return;
     try {
       if (op.kind === "write") {
         const result = raft.propose(encodeWrite(op.id, client.id));
