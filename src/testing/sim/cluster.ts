@@ -57,7 +57,8 @@ export interface ClusterStats {
   messagesDelivered: number;
   messagesDropped: number;
   crashes: number;
-  restarts: number;
+  /** Node starts, the first ones included. */
+  starts: number;
   snapshotsCreated: number;
   snapshotsInstalled: number;
   entriesApplied: number;
@@ -70,7 +71,7 @@ export class Cluster {
     messagesDelivered: 0,
     messagesDropped: 0,
     crashes: 0,
-    restarts: 0,
+    starts: 0,
     snapshotsCreated: 0,
     snapshotsInstalled: 0,
     entriesApplied: 0,
@@ -189,7 +190,7 @@ export class Cluster {
     node.readStates = [];
     node.pendingReady = undefined;
     node.armedCrash = undefined;
-    this.stats.restarts++;
+    this.stats.starts++;
     this.trace.record(
       this.now,
       "restart",
