@@ -424,15 +424,41 @@ export class ClusterMember implements MemberApi {
       messages = deferred;
     }
 
-    // 1. Persist: snapshot, entries, hard state.
+    // 1. A snapshot from the leader replaces the state machine before anything else.
     if (ready.snapshot) await this.installSnapshot(ready);
+
+    // 2. Start writing the new entries (the write completes on the disk's time)...
+    let written: Promise<void> | undefined;
+    const startedAt = performance.now();
     if (ready.entries.length > 0) {
       const first = ready.entries[0]!;
-      if (first.index <= this.log.lastIndex() || first.index < this.log.nextIndex()) {
+      if (first.index < this.log.nextIndex()) {
+        // A conflicting suffix from an old leader; queued before the append, in order.
         void this.log.truncate(first.index).catch(() => {});
       }
-      const startedAt = performance.now();
-      await this.log.append(ready.entries.map(toLogEntry));
+      written = this.log.append(ready.entries.map(toLogEntry));
+    }
+
+    // 3. ...and meanwhile apply the committed entries that are already durable here, answering
+    //    their clients. On a leader that is every committed entry, which takes a disk write off
+    //    the latency of each acknowledged write.
+    let toApply = ready.committedEntries;
+    if (!ready.snapshot && toApply.length > 0) {
+      const durableThrough = Math.min(
+        this.persistedIndex,
+        ready.entries.length > 0 ? ready.entries[0]!.index - 1 : Number.MAX_SAFE_INTEGER,
+      );
+      let split = 0;
+      while (split < toApply.length && toApply[split]!.index <= durableThrough) split++;
+      if (split > 0) {
+        this.apply(split === toApply.length ? toApply : toApply.slice(0, split));
+        toApply = toApply.slice(split);
+      }
+    }
+
+    // 4. The entries and then the hard state are durable before any message that depends on them.
+    if (written) {
+      await written;
       this.metrics.fsyncSeconds.observe((performance.now() - startedAt) / 1000);
       this.persistedIndex = ready.entries[ready.entries.length - 1]!.index;
       this.wakePersistWaiters();
@@ -449,13 +475,13 @@ export class ClusterMember implements MemberApi {
     }
     if (ready.softState) this.onSoftState(ready.softState.role, ready.softState.leaderId);
 
-    // 2. Send (what was not sent early).
+    // 5. Send (what was not sent early).
     for (const message of messages) this.sendMessage(message);
 
-    // 3. Apply.
-    if (ready.committedEntries.length > 0) this.apply(ready.committedEntries);
+    // 6. Apply the rest.
+    if (toApply.length > 0) this.apply(toApply);
 
-    // 4. Answer reads whose index is known.
+    // 7. Answer reads whose index is known.
     for (const state of ready.readStates) {
       const context = decoder.decode(state.context);
       const round = this.readRounds.get(context);
