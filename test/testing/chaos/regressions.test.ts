@@ -24,17 +24,9 @@ const REGRESSIONS: readonly Regression[] = [
   {
     bug: "DRILL-2",
     what: "a write answered NO_LEADER after the paused leader resumed was applied anyway",
-    // The violation came from the first fault (SIGSTOP of the leader at 2 s).
-    args: [
-      "--nodes",
-      "3",
-      "--duration",
-      "20s",
-      "--seed",
-      "201",
-      "--faults",
-      "kill,pause,partition,loss",
-    ],
+    // Found by seed 201 (all faults) and seed 402; seed 701 with SIGSTOPs only shows it most
+    // often (the fourth pause, of the leader at 19.7 s).
+    args: ["--nodes", "3", "--duration", "30s", "--seed", "701", "--faults", "pause"],
     open: "DRILL-2 is open in the node layer (member answers NO_LEADER for a proposal its core forwarded)",
   },
   {
