@@ -6,6 +6,12 @@ import { test } from "node:test";
 import { encodeConfChange, MemoryStorage, RaftNode } from "../../../src/raft/index.ts";
 import { formatReport, runSimulation } from "../../../src/testing/sim/index.ts";
 
+/** Bugs reported to the core and not fixed yet: their seeds are skipped, with the reason. */
+const OPEN_BUGS: Readonly<Record<string, string>> = {
+  "SIM-3":
+    "open in the core: campaign() inside a leader's lease breaks lease reads (see docs/simulator.md)",
+};
+
 const REGRESSION_SEEDS: readonly { id: string; seed: number; nodes: 3 | 5; ticks: number }[] = [
   { id: "SIM-1", seed: 3, nodes: 3, ticks: 2000 },
   { id: "SIM-1", seed: 4, nodes: 3, ticks: 2000 },
@@ -13,10 +19,18 @@ const REGRESSION_SEEDS: readonly { id: string; seed: number; nodes: 3 | 5; ticks
   // A Ready's message array was the core's live one: inputs before advance() added messages to
   // it (asynchronous persistence), so an acknowledgement left before its entries were persisted.
   { id: "SIM-2", seed: 1316, nodes: 5, ticks: 2000 },
+  // An operator's campaign() on a node inside the old leader's lease elected a new leader while
+  // the old one still answered lease reads locally: stale reads.
+  { id: "SIM-3", seed: 6071, nodes: 3, ticks: 2000 },
+  { id: "SIM-3", seed: 2657, nodes: 3, ticks: 2000 },
+  { id: "SIM-3", seed: 6303, nodes: 3, ticks: 2000 },
 ];
 
 for (const { id, seed, nodes, ticks } of REGRESSION_SEEDS) {
-  test(`${id}: seed ${seed} (${nodes} nodes, ${ticks} ticks) runs clean`, () => {
+  const skip = OPEN_BUGS[id];
+  test(`${id}: seed ${seed} (${nodes} nodes, ${ticks} ticks) runs clean`, {
+    skip: skip ?? false,
+  }, () => {
     const result = runSimulation({ seed, nodes, ticks });
     assert.equal(result.ok, true, formatReport(result));
   });
