@@ -71,7 +71,7 @@ export class RaftNode implements RaftNodeApi {
   }
 
   campaign(): void {
-    this.raft.hup(false);
+    this.raft.operatorCampaign();
   }
 
   reportLeaderLost(): void {

@@ -396,6 +396,17 @@ export class Raft {
     else campaign(this, this.cfg.preVote ? "pre-election" : "election", false);
   }
 
+  /**
+   * campaign() from the application. With lease reads, a node that heard from a leader within
+   * the election timeout must not vote for anyone, itself included: the old leader may still
+   * answer reads from its lease. So the request is ignored then (the lease lasts at most one
+   * election timeout; transferLeadership is the way to move a healthy leader).
+   */
+  operatorCampaign(): void {
+    if (this.cfg.readOnlyOption === "lease" && inLease(this)) return;
+    this.hup(false);
+  }
+
   // ---- step ----------------------------------------------------------------------------------
 
   step(m: Message): void {

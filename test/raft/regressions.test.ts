@@ -82,3 +82,28 @@ test("SIM-2: a Ready's read states do not grow when inputs arrive before advance
   net.node(1).advance();
   assert.equal(net.node(1).ready().readStates.length, 1);
 });
+
+test("SIM-3: with lease reads, campaign() inside a leader's lease is ignored (its own vote would break the lease)", () => {
+  const net = new Network([1, 2, 3], { readOnlyOption: "lease" });
+  net.elect(1);
+  const term = net.node(1).status().term;
+  net.isolate(2); // out of the lease after a timeout
+  net.tickNode(2, 25);
+  net.heal();
+  net.partition([1], [2, 3]);
+  net.node(3).campaign(); // 3 heard from 1 just now
+  net.stabilize();
+  assert.equal(net.node(3).status().role, "follower");
+  assert.equal(net.node(3).status().term, term);
+  assert.deepEqual(net.leaders(), [1]);
+  // Once 3's lease has run out too, the partitioned majority elects normally.
+  net.tick(25);
+  assert.ok(net.leaders().some((id) => id !== 1));
+});
+
+test("SIM-3: with safe reads, campaign() inside a lease still starts a (pre-)election", () => {
+  const net = new Network([1, 2, 3], { readOnlyOption: "safe", preVote: false });
+  net.elect(1);
+  net.node(3).campaign();
+  assert.equal(net.node(3).status().role, "candidate");
+});
