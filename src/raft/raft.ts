@@ -57,6 +57,8 @@ interface WaitingRead {
 }
 
 const EMPTY_DATA = new Uint8Array(0);
+/** Lease reads need a quorum heard from this many ticks inside the election timeout. */
+const LEASE_MARGIN_TICKS = 2;
 const NO_MESSAGES: readonly Message[] = Object.freeze([]) as readonly Message[];
 const NO_READ_STATES: readonly ReadState[] = Object.freeze([]) as readonly ReadState[];
 
@@ -672,7 +674,16 @@ export class Raft {
 
   /** Whether a lease read may be answered locally now. */
   leaseValid(): boolean {
-    return this.leadTransferee === NO_NODE && this.tickCount >= this.noLeaseBeforeTick;
+    if (this.leadTransferee !== NO_NODE || this.tickCount < this.noLeaseBeforeTick) return false;
+    // The leader learns of a follower's contact a little after the follower started counting
+    // its lease, and ticks are not in phase across nodes: keep a margin of LEASE_MARGIN_TICKS.
+    const window = this.cfg.electionTimeoutTicks - LEASE_MARGIN_TICKS;
+    if (window <= 0) return false;
+    return isQuorum(this.conf.voters, (id) => {
+      if (id === this.id) return true;
+      const pr = this.progress.get(id);
+      return pr !== undefined && this.tickCount - pr.lastContactTick < window;
+    });
   }
 
   lastContactTicks(pr: MemberProgress): number {

@@ -161,3 +161,18 @@ test("after a timeout-now, even an abandoned transfer suspends lease reads for t
   net.handleReady(1);
   assert.equal(net.member(1).readStates.length, 2, "the lease is back");
 });
+
+test("lease reads need a quorum heard from within the election timeout minus a margin", () => {
+  const net = new Network([1, 2, 3], { readOnlyOption: "lease", electionTimeoutTicks: 10 });
+  net.elect(1);
+  net.isolate(1);
+  net.tick(7); // last contact 7 ticks ago: inside the 8-tick lease window
+  net.node(1).readIndex(bytes("a"));
+  net.handleReady(1);
+  assert.equal(net.member(1).readStates.length, 1);
+  net.tick(1); // 8 ticks: outside the window, though check-quorum has not stepped down yet
+  assert.equal(net.node(1).status().role, "leader");
+  net.node(1).readIndex(bytes("b"));
+  net.handleReady(1);
+  assert.equal(net.member(1).readStates.length, 1, "no lease answer: the read waits for a quorum");
+});
