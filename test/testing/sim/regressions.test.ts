@@ -1,16 +1,13 @@
 // Every seed that once found a bug in the core stays here, with the direct reproduction of the
 // bug where one exists (the seed's run shifts whenever the simulator changes; the reproduction
-// does not). See /docs/simulator.md, "Bugs found".
+// does not). See docs/simulator.md, "Bugs found in the core".
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { encodeConfChange, MemoryStorage, RaftNode } from "../../../src/raft/index.ts";
 import { formatReport, runSimulation } from "../../../src/testing/sim/index.ts";
 
 /** Bugs reported to the core and not fixed yet: their seeds are skipped, with the reason. */
-const OPEN_BUGS: Readonly<Record<string, string>> = {
-  "SIM-3":
-    "open in the core: campaign() inside a leader's lease breaks lease reads (see docs/simulator.md)",
-};
+const OPEN_BUGS: Readonly<Record<string, string>> = {};
 
 const REGRESSION_SEEDS: readonly { id: string; seed: number; nodes: 3 | 5; ticks: number }[] = [
   { id: "SIM-1", seed: 3, nodes: 3, ticks: 2000 },
