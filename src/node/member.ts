@@ -359,9 +359,14 @@ export class ClusterMember implements MemberApi {
     clearInterval(this.tickTimer);
     this.snapshotTransfer.close();
     while (this.driving) await new Promise((resolve) => setTimeout(resolve, 5));
-    const closing = new NodeError("NO_LEADER", "the node is shutting down; retry on another node");
-    for (const pending of this.pending.values()) pending.reject(closing);
+    // A pending write may still commit through the other members: its outcome is unknown.
+    const unknown = new NodeError(
+      "TIMEOUT",
+      "the node shut down before the write was applied; it may or may not take effect",
+    );
+    for (const pending of this.pending.values()) pending.reject(unknown);
     this.pending.clear();
+    const closing = new NodeError("NO_LEADER", "the node is shutting down; retry on another node");
     for (const round of this.readRounds.values())
       for (const waiter of round.waiters) waiter.reject(closing);
     for (const waiter of this.readQueue.splice(0)) waiter.reject(closing);
@@ -665,7 +670,11 @@ export class ClusterMember implements MemberApi {
       { error: this.failure.message, stack: this.failure.stack },
       "the member stopped: an invariant or the disk failed",
     );
-    const failed = new NodeError("STORAGE_FAILED", `this node stopped: ${this.failure.message}`);
+    // Writes in flight may still commit through the other members: their outcome is unknown.
+    const failed = new NodeError(
+      "TIMEOUT",
+      `this node stopped (${this.failure.message}) before the write was applied; it may or may not take effect`,
+    );
     for (const pending of this.pending.values()) pending.reject(failed);
     this.pending.clear();
     // A member that cannot persist must not keep voting or leading: exit and let the
@@ -744,10 +753,18 @@ export class ClusterMember implements MemberApi {
     durability: Durability,
   ): Promise<{ result?: CommandResult; index: number; committed: boolean }> {
     let proposed: { index: number; term: number };
+    // This member's view of its role lags the core by one Ready. A core that is no longer
+    // leader would forward the proposal to the new leader, where it may commit: only a core
+    // that still leads may take it, so that NO_LEADER always means "nothing was written".
+    if (this.raft.status().role !== "leader") {
+      throw new NodeError(
+        "NO_LEADER",
+        "this node is no longer the leader; nothing was written, retry",
+      );
+    }
     try {
       const outcome = this.raft.propose(bytes);
-      if (outcome.forwarded)
-        throw new NodeError("NO_LEADER", "leadership moved while proposing; retry");
+      if (outcome.forwarded) throw forwardedError();
       proposed = outcome;
     } catch (error) {
       throw raftToNodeError(error);
@@ -1164,11 +1181,16 @@ export class ClusterMember implements MemberApi {
     await this.leaderOr(
       async () => {
         this.assertRunning();
-        if (this.role !== "leader") throw new NodeError("NO_LEADER", "this node is not the leader");
+        if (this.raft.status().role !== "leader") {
+          throw new NodeError(
+            "NO_LEADER",
+            "this node is no longer the leader; nothing was changed, retry",
+          );
+        }
         let proposed: { index: number; term: number };
         try {
           const outcome = this.raft.proposeConfChange(change);
-          if (outcome.forwarded) throw new NodeError("NO_LEADER", "leadership moved; retry");
+          if (outcome.forwarded) throw forwardedError();
           proposed = outcome;
         } catch (error) {
           if (error instanceof NodeError) throw error;
@@ -1394,6 +1416,14 @@ function normalizeForwardedTxn(answer: TxnAnswer, request: TxnRequest): TxnAnswe
       return { op: "get", kv: { ...result.kv, value } };
     }),
   };
+}
+
+/** The core handed a proposal to another leader: it may commit there, so the outcome is unknown. */
+function forwardedError(): NodeError {
+  return new NodeError(
+    "TIMEOUT",
+    "leadership moved while proposing; the write was handed to the new leader and may or may not take effect",
+  );
 }
 
 function kvToNodeError(error: unknown): NodeError {
