@@ -172,6 +172,7 @@ export class Cluster {
       maxCommittedBytesPerReady: core.maxCommittedBytesPerReady,
       promotionMaxLagEntries: core.promotionMaxLagEntries,
       readOnlyOption: core.readOnlyOption,
+      maxPendingReadIndex: core.maxPendingReadIndex,
     });
     node.incarnation++;
     node.machine = machine;

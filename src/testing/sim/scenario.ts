@@ -26,6 +26,7 @@ export interface CoreSettings {
   readonly maxCommittedBytesPerReady: number;
   readonly promotionMaxLagEntries: number;
   readonly readOnlyOption: "safe" | "lease";
+  readonly maxPendingReadIndex: number;
 }
 
 export interface Scenario {
@@ -96,6 +97,8 @@ export function drawScenario(prng: Prng, nodeIds: readonly number[]): Scenario {
     heartbeatIntervalTicks,
     earlyFailover,
     readOnlyOption: lease ? "lease" : "safe",
+    // A tiny pending-read limit makes clients meet TOO_MANY_PENDING_READS and back off.
+    maxPendingReadIndex: prng.chance(0.2) ? prng.range(1, 2) : 4096,
     maxMessageSizeBytes: tight ? prng.range(8, 64) : 1024 * 1024,
     maxInflightMessages: tight ? prng.range(1, 4) : 256,
     maxInflightBytes: tight ? prng.range(16, 256) : 32 * 1024 * 1024,
@@ -163,6 +166,7 @@ export function describeScenario(scenario: Scenario): string {
       ? `inflight=${core.maxInflightMessages}/${core.maxInflightBytes}B msg=${core.maxMessageSizeBytes}B`
       : "",
     core.maxUncommittedBytes < 1024 ? `uncommitted=${core.maxUncommittedBytes}B` : "",
+    core.maxPendingReadIndex < 4096 ? `pending-reads=${core.maxPendingReadIndex}` : "",
     scenario.asyncPersistence
       ? `async-disk=${scenario.diskLatencyMinUnits}-${scenario.diskLatencyMaxUnits}u${scenario.leaderSendsBeforePersist ? " leader-sends-early" : ""}`
       : "sync-disk",
