@@ -37,7 +37,7 @@ import {
   type NodeCrash,
 } from "./report.ts";
 import { buildSchedule, describeFault, FAULT_KINDS, type FaultKind } from "./schedule.ts";
-import { clientExecutor, type Executor, pinnedExecutor, runClient } from "./workload.ts";
+import { clientExecutor, type Executor, keyEpoch, pinnedExecutor, runClient } from "./workload.ts";
 
 export interface DrillOptions {
   readonly nodes: number;
@@ -48,6 +48,8 @@ export interface DrillOptions {
   /** Where to put the cluster, history and report; a new temporary directory when absent. */
   readonly dir?: string;
   readonly keys?: number;
+  /** Clients move to fresh keys this often (see WorkloadOptions.epochMs). */
+  readonly keyEpochMs?: number;
   /** A leader followed by a majority must exist this soon after every fault. */
   readonly leaderBoundMs?: number;
   readonly checkTimeoutMs?: number;
@@ -68,6 +70,7 @@ export const DRILL_DEFAULTS = {
   durationMs: 60_000,
   clients: 8,
   keys: 4,
+  keyEpochMs: 20_000,
   leaderBoundMs: 15_000,
   checkTimeoutMs: 120_000,
   convergeTimeoutMs: 60_000,
@@ -337,6 +340,7 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
         runClient(client, executor, recorder, {
           seed: options.seed,
           keys,
+          epochMs: options.keyEpochMs ?? DRILL_DEFAULTS.keyEpochMs,
           untilMs,
           maxOpsPerClient: OPS_PER_CLIENT_MAX,
           thinkMsMin: 5,
@@ -443,8 +447,20 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
       api: new NodeApi(node.api, apiOptions),
     }));
     pinnedApis.push(...finalApis.map((entry) => entry.api));
-    for (const key of keys) {
-      for (const { id, api } of finalApis) {
+    // Every key written or read: through every node for the last epoch's keys, through one node
+    // (in turn) for older ones, so that a long drill's final reads stay few.
+    const usedKeys = [
+      ...new Set(
+        recorder.records
+          .filter((record) => typeof record.process === "number")
+          .map((record) => record.key),
+      ),
+    ].sort();
+    const lastEpoch = Math.max(-1, ...usedKeys.map(keyEpoch));
+    for (const [index, key] of usedKeys.entries()) {
+      const readers =
+        keyEpoch(key) === lastEpoch ? finalApis : [finalApis[index % finalApis.length]!];
+      for (const { id, api } of readers) {
         for (let attempt = 0; attempt < 10 && !aborted(); attempt++) {
           const record = recorder.invoke(`final-${id}`, "read", key, null);
           const completion = await api.read(key);
@@ -533,6 +549,7 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
     nodes: options.nodes,
     clients: options.clients,
     keys,
+    keyEpochMs: options.keyEpochMs ?? DRILL_DEFAULTS.keyEpochMs,
     durationMs: options.durationMs,
     faultKinds: kinds,
     refusedFaultKinds,

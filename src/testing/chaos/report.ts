@@ -50,6 +50,8 @@ export interface DrillReport {
   readonly nodes: number;
   readonly clients: number;
   readonly keys: readonly string[];
+  /** Clients move to fresh keys (`<key>.e<epoch>`) this often. */
+  readonly keyEpochMs: number;
   readonly durationMs: number;
   readonly faultKinds: readonly FaultKind[];
   readonly refusedFaultKinds: ReadonlyArray<{ kind: FaultKind; reason: string }>;
@@ -185,7 +187,7 @@ export function formatReport(report: DrillReport): string {
     `hothot drill — ${passed ? "PASSED" : report.violations.length > 0 ? "FAILED" : "INCONCLUSIVE"}`,
   );
   lines.push(
-    `seed ${report.seed}, ${report.nodes} nodes, ${report.clients} clients, keys ${report.keys.join(",")}, ${(report.durationMs / 1000).toFixed(0)} s of load, ${report.network}`,
+    `seed ${report.seed}, ${report.nodes} nodes, ${report.clients} clients, keys ${report.keys.join(",")} (fresh every ${Math.round(report.keyEpochMs / 1000)} s), ${(report.durationMs / 1000).toFixed(0)} s of load, ${report.network}`,
   );
   lines.push(
     `started ${report.startedAt}, took ${(report.elapsedMs / 1000).toFixed(1)} s; files in ${report.dir}`,

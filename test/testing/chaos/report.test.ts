@@ -63,6 +63,7 @@ function report(violations: string[], inconclusive: string[]): DrillReport {
     nodes: 3,
     clients: 2,
     keys: ["k0"],
+    keyEpochMs: 20_000,
     durationMs: 10_000,
     faultKinds: ["kill"],
     refusedFaultKinds: [{ kind: "partition", reason: "needs root" }],
