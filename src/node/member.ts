@@ -4,6 +4,7 @@
 // The Ready loop runs one batch at a time, in the order the core requires: persist (snapshot,
 // entries, hard state), send, apply, answer, advance. Inputs (ticks, peer messages, proposals,
 // read requests) reach the core at any time; the loop picks up what they produce.
+import { randomBytes } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { Logger } from "pino";
@@ -123,6 +124,12 @@ export class ClusterMember implements MemberApi {
   private readonly readQueue: ReadRound["waiters"] = [];
   private readonly readRounds = new Map<string, ReadRound>();
   private readSequence = 0;
+  /**
+   * Distinguishes this process's read requests from those of earlier runs of the same member: a
+   * leader may still answer a request the previous process made (DRILL-3), and that answer must
+   * not release a new read with an old read index.
+   */
+  private readonly incarnation = randomBytes(8).toString("hex");
   private readonly listeners = new Set<(event: ClusterEvent) => void>();
   private lastEventKey = "";
 
@@ -996,7 +1003,7 @@ export class ClusterMember implements MemberApi {
       // Keep them queued until a leader is known (expireReadRounds bounds the wait).
       return;
     }
-    const context = `${this.id}:${++this.readSequence}`;
+    const context = `${this.id}:${this.incarnation}:${++this.readSequence}`;
     try {
       this.raft.readIndex(encoder.encode(context));
     } catch (error) {
