@@ -96,6 +96,15 @@ export class Raft {
   leaderLost = false;
   /** Ticks until the hinted pre-vote starts; -1 = none scheduled. */
   leaderLostDelayTicks = -1;
+  /**
+   * Elections left that may use the short retry timeout: after the leader-lost hint, every
+   * follower that lost the leader campaigns within a few ticks, and two of them may split the
+   * vote. Waiting a whole randomized election timeout before the retry would cost 300-600 ms
+   * of failover for a crash detected in milliseconds; a short randomized timeout retries within
+   * a few heartbeats. Bounded, so that a follower whose hint the others do not share falls back
+   * to the normal timeout. Timing only: votes and terms follow the usual rules.
+   */
+  earlyRetriesLeft = 0;
 
   leadTransferee: NodeId = NO_NODE;
   /** Lease reads are not served before this tick (set when timeout-now is sent). */
@@ -273,14 +282,23 @@ export class Raft {
   }
 
   resetRandomizedElectionTimeout(): void {
+    const early =
+      this.earlyRetriesLeft > 0 && (this.role === "pre-candidate" || this.role === "candidate");
     const timeout = this.cfg.electionTimeoutTicks;
     const r = this.cfg.random();
     if (!(r >= 0 && r < 1))
       throw new RaftError("INVALID_CONFIG", `random() returned ${r}, expected [0, 1)`);
-    this.randomizedElectionTimeout = timeout + Math.floor(r * timeout);
+    if (early) {
+      // [1, timeout / 2]: spread wide enough that two retrying candidates rarely collide again.
+      this.randomizedElectionTimeout = 1 + Math.floor(r * Math.max(2, timeout >> 1));
+      this.earlyRetriesLeft--;
+    } else {
+      this.randomizedElectionTimeout = timeout + Math.floor(r * timeout);
+    }
   }
 
   becomeFollower(term: number, lead: NodeId): void {
+    this.earlyRetriesLeft = 0;
     this.reset(term);
     this.lead = lead;
     this.role = "follower";
@@ -299,14 +317,15 @@ export class Raft {
   becomeCandidate(): void {
     if (this.role === "leader")
       throw new RaftError("INVARIANT", "a leader cannot become a candidate");
+    this.role = "candidate";
     this.reset(this.term + 1);
     this.vote = this.id;
-    this.role = "candidate";
   }
 
   becomeLeader(): void {
     if (this.role === "follower")
       throw new RaftError("INVARIANT", "a follower cannot become leader");
+    this.earlyRetriesLeft = 0;
     this.reset(this.term);
     this.lead = this.id;
     this.role = "leader";
@@ -382,6 +401,8 @@ export class Raft {
     if (!this.cfg.earlyFailover || this.role !== "follower" || !this.promotable()) return;
     if (this.leaderLost) return;
     this.leaderLost = true;
+    // Three short retries, each a pre-vote and a vote.
+    this.earlyRetriesLeft = 6;
     // A delay of 0..2 ticks spreads the followers that all lost the same leader, so they do
     // not all split the vote by starting pre-votes on the same tick.
     const delay = Math.floor(this.cfg.random() * 3);
