@@ -16,6 +16,12 @@ const crashTrials = Number(process.env.FAILOVER_TRIALS ?? 10);
 const silentTrials = Number(process.env.FAILOVER_SILENT_TRIALS ?? 5);
 const etcdTrials = Number(process.env.FAILOVER_ETCD_TRIALS ?? 5);
 const work = mkdtempSync(join(tmpdir(), "hothot-bench-failover-"));
+/**
+ * An etcd put that has not answered within this long is abandoned and the next member tried,
+ * like the hothot client abandons a request to a hung node after 250 ms (so neither side's
+ * gap is dominated by a client timeout).
+ */
+const ETCD_ATTEMPT_TIMEOUT_MS = 250;
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 function log(message: string): void {
@@ -203,7 +209,7 @@ async function benchEtcd(
       const member = cluster.members[(preferred + attempt) % cluster.members.length]!;
       if (!member.process) continue;
       try {
-        await etcdPut(member.clientUrl, key, value, 2000);
+        await etcdPut(member.clientUrl, key, value, ETCD_ATTEMPT_TIMEOUT_MS);
         preferred = (preferred + attempt) % cluster.members.length;
         return;
       } catch {
