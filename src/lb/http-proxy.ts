@@ -13,6 +13,7 @@ import type { LbConfig } from "./config.ts";
 import type { FailureKind } from "./controller.ts";
 import { Exchange } from "./exchange.ts";
 import { hashKeyOf, scanRequest } from "./headers.ts";
+import { listenOn } from "./listen.ts";
 import type { DataplaneMetrics } from "./metrics.ts";
 import { RetryBudget } from "./retry-budget.ts";
 import { type ResponseHandler, UpstreamPool, type UpstreamRequest } from "./upstream-pool.ts";
@@ -146,13 +147,7 @@ export class HttpProxy {
   }
 
   listen(host: string, port: number): Promise<number> {
-    return new Promise((resolve, reject) => {
-      this.server.once("error", reject);
-      this.server.listen({ host, port, backlog: 4096 }, () => {
-        this.server.off("error", reject);
-        resolve((this.server.address() as net.AddressInfo).port);
-      });
-    });
+    return listenOn(this.server, host, port);
   }
 
   /** Stops accepting, lets in-flight requests finish (up to drainMs), then closes everything. */

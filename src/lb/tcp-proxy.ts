@@ -5,6 +5,7 @@ import net from "node:net";
 import type { Backend, Balancer } from "./balancer.ts";
 import type { LbConfig } from "./config.ts";
 import type { FailureReporter } from "./http-proxy.ts";
+import { listenOn } from "./listen.ts";
 import type { DataplaneMetrics } from "./metrics.ts";
 import { hash32 } from "./policies.ts";
 import { RetryBudget } from "./retry-budget.ts";
@@ -28,13 +29,7 @@ export class TcpProxy {
   }
 
   listen(host: string, port: number): Promise<number> {
-    return new Promise((resolve, reject) => {
-      this.server.once("error", reject);
-      this.server.listen({ host, port, backlog: 4096 }, () => {
-        this.server.off("error", reject);
-        resolve((this.server.address() as net.AddressInfo).port);
-      });
-    });
+    return listenOn(this.server, host, port);
   }
 
   /** Stops accepting; open connections get drainMs to end on their own. */
