@@ -8,7 +8,7 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
-import { tmpdir } from "node:os";
+import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -18,6 +18,10 @@ const durationSeconds = Number(process.env.LB_BENCH_DURATION_S ?? 8);
 const warmupSeconds = Number(process.env.LB_BENCH_WARMUP_S ?? 1);
 /** "auto" (the default of `hothot lb`) or a number. */
 const hothotWorkers = process.env.LB_BENCH_WORKERS ?? "auto";
+/** HAProxy threads and nginx worker processes: the same number as hothot's workers, resolved
+ * the way `workers: auto` resolves it, so that every proxy gets the same parallelism. */
+const peerParallelism =
+  hothotWorkers === "auto" ? availableParallelism() : Math.max(1, Number(hothotWorkers));
 const roundCount = Number(process.env.LB_BENCH_ROUNDS ?? 3);
 const repoRoot = fileURLToPath(new URL("..", import.meta.url));
 
@@ -208,6 +212,7 @@ async function main(): Promise<void> {
       config,
       `global
   maxconn 8000
+  nbthread ${peerParallelism}
 defaults
   mode http
   timeout connect 2s
@@ -238,7 +243,7 @@ ${upstreamPorts.map((upstream, index) => `  server u${index} 127.0.0.1:${upstrea
     const config = join(prefix, "nginx.conf");
     writeFileSync(
       config,
-      `worker_processes auto;
+      `worker_processes ${peerParallelism};
 pid ${prefix}/nginx.pid;
 error_log ${prefix}/logs/error.log warn;
 events { worker_connections 4096; }
@@ -345,6 +350,7 @@ ${upstreamPorts.map((upstream) => `    server 127.0.0.1:${upstream};`).join("\n"
       warmupSeconds,
       rounds: roundCount,
       hothotWorkers,
+      peerParallelism,
     },
     skipped,
   };

@@ -49,6 +49,11 @@ const schema = z
     /** HTTP client to the upstreams: "native", the proxy's own lean HTTP/1.1 client (less CPU
      * per request), or "undici". */
     upstreamClient: z.enum(["native", "undici"]).default("native"),
+    /** Client side of HTTP mode: "raw", the proxy's own HTTP/1.1 request parser on plain
+     * sockets (about half the CPU per request of Node.js' server objects), which hands anything
+     * it does not handle itself (Upgrade, Expect, CONNECT, transfer codings other than chunked)
+     * to a node:http server; or "node", node:http for every request. */
+    frontend: z.enum(["raw", "node"]).default("raw"),
     policy: z
       .object({
         type: z.enum(policyTypes).default("p2c"),

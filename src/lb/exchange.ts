@@ -1,8 +1,7 @@
 // One client request through the proxy: choosing an upstream, sending, streaming the answer
 // back, and deciding on retries and on what a failure says about the upstream.
-import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Readable } from "node:stream";
 import type { Backend } from "./balancer.ts";
-import { clientResponseHeaders, type ScannedRequest } from "./headers.ts";
 import type { HttpProxy } from "./http-proxy.ts";
 import { type ResponseHandler, upstreamErrorCodes } from "./upstream-pool.ts";
 
@@ -29,6 +28,30 @@ const headersTimeoutErrors = new Set<string>([
 ]);
 
 /**
+ * The client's side of one exchange, whichever front end accepted it (node:http or the raw
+ * parser). Headers given to `respond` still contain hop-by-hop ones: the front end frames the
+ * response for its own connection.
+ */
+export interface ClientSide {
+  /** Request target as sent by the client. */
+  readonly path: string;
+  /** Flat [name, value, …] to send upstream: no hop-by-hop headers, no Content-Length. */
+  readonly headers: string[];
+  /** False for requests without a Host header (HTTP/1.0). */
+  readonly hasHost: boolean;
+  /** The consistent-hashing key ("header:NAME", "cookie:NAME", "client-address") or null. */
+  hashKey(hashKey: string): string | null;
+  respond(statusCode: number, statusText: string, rawHeaders: Buffer[] | string[]): void;
+  /** False when the client's buffer is full: `resume` is called once it drained. */
+  write(chunk: Buffer, resume: () => void): boolean;
+  end(): void;
+  /** An answer of the proxy's own (no response head sent yet), or else cut the connection. */
+  answer(statusCode: number, message: string): void;
+  /** Cut the connection: a response that broke off mid-body. */
+  cut(error: Error): void;
+}
+
+/**
  * One client request through the proxy, across retries. Implements undici's dispatch handler
  * with the callback-style methods (onConnect/onHeaders/onData/onComplete/onError): they hand over
  * raw header buffers without parsing them into an object, which is cheaper for a proxy that only
@@ -37,7 +60,7 @@ const headersTimeoutErrors = new Set<string>([
 export class Exchange implements ResponseHandler {
   private backend: Backend | null = null;
   private tried: Backend[] | null = null;
-  private body: Buffer | IncomingMessage | null = null;
+  private body: Buffer | Readable | null = null;
   private contentLength: number | null = null;
   private replayable = true;
   private attempts = 0;
@@ -47,25 +70,19 @@ export class Exchange implements ResponseHandler {
   private discarding = false;
   private gotHeaders = false;
   private finishedExchange = false;
-  private resume: (() => void) | null = null;
+  private resume: () => void = () => undefined;
 
   constructor(
     private readonly proxy: HttpProxy,
-    private readonly request: IncomingMessage,
-    private readonly response: ServerResponse,
+    private readonly client: ClientSide,
     private readonly method: string,
-    private readonly scanned: ScannedRequest,
-  ) {
-    response.on("close", () => {
-      if (!this.finishedExchange) this.clientGone();
-    });
+  ) {}
+
+  get finished(): boolean {
+    return this.finishedExchange;
   }
 
-  start(
-    body: Buffer | IncomingMessage | null,
-    replayable: boolean,
-    contentLength: number | null,
-  ): void {
+  start(body: Buffer | Readable | null, replayable: boolean, contentLength: number | null): void {
     this.body = body;
     this.replayable = replayable;
     this.contentLength = contentLength;
@@ -82,7 +99,7 @@ export class Exchange implements ResponseHandler {
 
   private dispatch(): void {
     if (this.finishedExchange) return;
-    const backend = this.proxy.pick(this.request, this.method, this.tried);
+    const backend = this.proxy.pick(this.client, this.method, this.tried);
     if (backend === null) {
       this.proxy.noUpstream();
       this.fail(this.attempts === 0 ? 503 : 502, "no upstream available");
@@ -101,12 +118,12 @@ export class Exchange implements ResponseHandler {
     this.startedAt = performance.now();
     runtime.pool.dispatch(
       {
-        path: this.request.url ?? "/",
+        path: this.client.path,
         method: this.method,
-        headers: this.scanned.headers,
+        headers: this.client.headers,
         body: this.body,
         contentLength: this.contentLength,
-        hasHost: this.scanned.hasHost,
+        hasHost: this.client.hasHost,
       },
       this,
     );
@@ -139,19 +156,15 @@ export class Exchange implements ResponseHandler {
       return true;
     }
     this.resume = resume;
-    const response = this.response;
-    if (this.proxy.isDraining) response.shouldKeepAlive = false;
     this.responded = true;
-    response.writeHead(statusCode, statusText, clientResponseHeaders(rawHeaders));
+    this.client.respond(statusCode, statusText, rawHeaders);
     this.proxy.runtime(backend)?.instruments.byClass[Math.floor(statusCode / 100) - 1]?.inc();
     return true;
   }
 
   onData(chunk: Buffer): boolean {
-    if (this.discarding) return true;
-    const ok = this.response.write(chunk);
-    if (!ok) this.response.once("drain", this.resume!);
-    return ok;
+    if (this.discarding || this.finishedExchange) return true;
+    return this.client.write(chunk, this.resume);
   }
 
   onComplete(): void {
@@ -161,8 +174,10 @@ export class Exchange implements ResponseHandler {
       this.retryOn(backend);
       return;
     }
-    this.response.end();
+    // Finish before ending: the raw front end may start on a pipelined request from end().
+    if (this.finishedExchange) return;
     this.finish();
+    this.client.end();
   }
 
   onError(error: Error): void {
@@ -172,8 +187,8 @@ export class Exchange implements ResponseHandler {
     if (this.responded) {
       // Mid-body failure: the status line is gone, so the only honest signal is a cut connection.
       this.proxy.recordOutcome(backend, "connect");
-      this.response.destroy(error);
       this.finish();
+      this.client.cut(error);
       return;
     }
     if (notSentErrors.has(code) && this.replayable && this.proxy.mayRetry(this.attempts)) {
@@ -223,16 +238,9 @@ export class Exchange implements ResponseHandler {
   }
 
   private fail(status: number, message: string): void {
-    const response = this.response;
-    if (!response.headersSent && !response.destroyed) {
-      const text = `${message}\n`;
-      response.writeHead(status, {
-        "content-type": "text/plain; charset=utf-8",
-        "content-length": Buffer.byteLength(text),
-      });
-      response.end(text);
-    } else response.destroy();
+    if (this.finishedExchange) return;
     this.finish();
+    this.client.answer(status, message);
   }
 
   private finish(): void {

@@ -11,10 +11,12 @@ import { Pool } from "undici";
 import type { Backend, Balancer } from "./balancer.ts";
 import type { LbConfig } from "./config.ts";
 import type { FailureKind } from "./controller.ts";
-import { Exchange } from "./exchange.ts";
+import { type ClientSide, Exchange } from "./exchange.ts";
 import { hashKeyOf, scanRequest } from "./headers.ts";
 import { listenOn } from "./listen.ts";
 import type { DataplaneMetrics } from "./metrics.ts";
+import { NodeClient } from "./node-client.ts";
+import { RawFrontend, type RawFrontendHost } from "./raw-frontend.ts";
 import { RetryBudget } from "./retry-budget.ts";
 import { type ResponseHandler, UpstreamPool, type UpstreamRequest } from "./upstream-pool.ts";
 
@@ -66,8 +68,11 @@ interface Runtime {
   instruments: Instruments;
 }
 
-export class HttpProxy {
+export class HttpProxy implements RawFrontendHost {
+  /** Serves every client with `frontend: node`; with `frontend: raw` only the connections the
+   * raw front end hands over. */
   readonly server: http.Server;
+  private readonly raw: RawFrontend | null = null;
   private readonly runtimes = new Map<Backend, Runtime>();
   private readonly budget: RetryBudget;
   private inflight = 0;
@@ -98,6 +103,16 @@ export class HttpProxy {
       if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n");
       else socket.destroy();
     });
+    if (config.frontend === "raw") {
+      this.raw = new RawFrontend(this, this.server, {
+        maxHeaderBytes: config.limits.maxHeaderBytes,
+        maxBufferedBodyBytes: config.retry.maxBufferedBodyBytes,
+        clientKeepAliveMs: config.timeouts.clientKeepAliveMs,
+        clientHeadersMs: config.timeouts.clientHeadersMs,
+        clientRequestMs: config.timeouts.clientRequestMs,
+        maxClientConnections: config.limits.maxClientConnections,
+      });
+    }
   }
 
   /** Balancer hook: a backend joined. */
@@ -146,14 +161,25 @@ export class HttpProxy {
     void runtime.pool.close().catch(() => undefined);
   }
 
-  listen(host: string, port: number): Promise<number> {
-    return listenOn(this.server, host, port);
+  async listen(host: string, port: number): Promise<number> {
+    if (this.raw === null) return listenOn(this.server, host, port);
+    const bound = await listenOn(this.raw.server, host, port);
+    this.raw.startSweep();
+    return bound;
   }
 
   /** Stops accepting, lets in-flight requests finish (up to drainMs), then closes everything. */
   async close(): Promise<void> {
     this.draining = true;
-    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    const raw = this.raw;
+    const closed = new Promise<void>((resolve) => {
+      if (raw === null) this.server.close(() => resolve());
+      else {
+        // Handed-over connections are the node:http server's; it never listened itself.
+        raw.server.close(() => resolve());
+        raw.drain();
+      }
+    });
     this.server.closeIdleConnections();
     if (this.inflight > 0 || this.upgrades.size > 0) {
       await new Promise<void>((resolve) => {
@@ -166,6 +192,7 @@ export class HttpProxy {
       });
     }
     this.server.closeAllConnections();
+    raw?.destroy();
     for (const socket of this.upgrades) socket.destroy();
     await closed;
     await Promise.all([...this.runtimes.values()].map((runtime) => runtime.pool.destroy()));
@@ -189,10 +216,13 @@ export class HttpProxy {
     this.budget.recordRequest();
     if (this.draining) response.shouldKeepAlive = false;
     const method = request.method ?? "GET";
-    const scanned = scanRequest(request, false);
-    const lengthHeader = scanned.contentLength;
-    const hasBody = lengthHeader !== null ? lengthHeader !== "0" : scanned.chunked;
-    const exchange = new Exchange(this, request, response, method, scanned);
+    const client = new NodeClient(request, response, () => this.draining);
+    const lengthHeader = client.contentLength;
+    const hasBody = lengthHeader !== null ? lengthHeader !== "0" : client.chunked;
+    const exchange = new Exchange(this, client, method);
+    response.on("close", () => {
+      if (!exchange.finished) exchange.clientGone();
+    });
     if (!hasBody) {
       request.resume();
       exchange.start(null, true, null);
@@ -215,12 +245,27 @@ export class HttpProxy {
     exchange.start(request, false, Number.isNaN(length) ? null : length);
   }
 
-  // --- used by Exchange -------------------------------------------------------------------
+  // --- used by Exchange and the raw front end -----------------------------------------------
+
+  /** @internal A request arrived through the raw front end. */
+  beginExchange(client: ClientSide, method: string): Exchange {
+    this.inflight++;
+    this.budget.recordRequest();
+    return new Exchange(this, client, method);
+  }
 
   /** @internal */
-  pick(request: IncomingMessage, method: string, tried: Backend[] | null): Backend | null {
+  pick(client: ClientSide, method: string, tried: Backend[] | null): Backend | null {
     const policy = this.config.policy;
-    const hashKey = policy.type === "consistent-hash" ? hashKeyOf(request, policy.hashKey) : null;
+    const hashKey = policy.type === "consistent-hash" ? client.hashKey(policy.hashKey) : null;
+    return this.pickByKey(hashKey, method, tried);
+  }
+
+  private pickByKey(
+    hashKey: string | null,
+    method: string,
+    tried: Backend[] | null,
+  ): Backend | null {
     const write = this.config.cluster !== undefined && !reads.has(method);
     return this.balancer.pick(hashKey, write, tried);
   }
@@ -289,7 +334,10 @@ export class HttpProxy {
     text += "\r\n";
     client.on("error", () => client.destroy());
     const attempt = (): void => {
-      const backend = this.pick(request, request.method ?? "GET", tried.length ? tried : null);
+      const policy = this.config.policy;
+      const hashKey = policy.type === "consistent-hash" ? hashKeyOf(request, policy.hashKey) : null;
+      const method = request.method ?? "GET";
+      const backend = this.pickByKey(hashKey, method, tried.length ? tried : null);
       if (backend === null || this.draining) {
         this.noUpstream();
         client.end("HTTP/1.1 502 Bad Gateway\r\nconnection: close\r\ncontent-length: 0\r\n\r\n");

@@ -1,0 +1,65 @@
+// The client side of an exchange accepted by node:http (`frontend: node`, and the requests the
+// raw front end hands over: Upgrade, Expect, CONNECT, unusual transfer codings).
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { ClientSide } from "./exchange.ts";
+import { clientResponseHeaders, hashKeyOf, scanRequest } from "./headers.ts";
+
+export class NodeClient implements ClientSide {
+  readonly path: string;
+  readonly headers: string[];
+  readonly hasHost: boolean;
+  /** The Content-Length value, or null without one. */
+  readonly contentLength: string | null;
+  readonly chunked: boolean;
+
+  constructor(
+    private readonly request: IncomingMessage,
+    private readonly response: ServerResponse,
+    private readonly isDraining: () => boolean,
+  ) {
+    const scanned = scanRequest(request, false);
+    this.path = request.url ?? "/";
+    this.headers = scanned.headers;
+    this.hasHost = scanned.hasHost;
+    this.contentLength = scanned.contentLength;
+    this.chunked = scanned.chunked;
+  }
+
+  hashKey(hashKey: string): string | null {
+    return hashKeyOf(this.request, hashKey);
+  }
+
+  respond(statusCode: number, statusText: string, rawHeaders: Buffer[] | string[]): void {
+    const response = this.response;
+    if (this.isDraining()) response.shouldKeepAlive = false;
+    response.writeHead(statusCode, statusText, clientResponseHeaders(rawHeaders));
+  }
+
+  write(chunk: Buffer, resume: () => void): boolean {
+    const ok = this.response.write(chunk);
+    if (!ok) this.response.once("drain", resume);
+    return ok;
+  }
+
+  end(): void {
+    this.response.end();
+  }
+
+  answer(statusCode: number, message: string): void {
+    const response = this.response;
+    if (response.headersSent || response.destroyed) {
+      response.destroy();
+      return;
+    }
+    const text = `${message}\n`;
+    response.writeHead(statusCode, {
+      "content-type": "text/plain; charset=utf-8",
+      "content-length": Buffer.byteLength(text),
+    });
+    response.end(text);
+  }
+
+  cut(error: Error): void {
+    this.response.destroy(error);
+  }
+}
