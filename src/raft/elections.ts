@@ -67,6 +67,15 @@ export function handleVoteRequest(r: Raft, m: Message): void {
     if (m.type === "vote") {
       r.electionElapsed = 0;
       r.vote = m.from;
+    } else if (r.role === "pre-candidate" && m.from < r.id && r.earlyRetriesLeft > 0) {
+      // Early failover: the followers of a crashed leader learn of it within a millisecond or
+      // two and all campaign at once. Two pre-candidates that grant each other's pre-vote both
+      // go on to a real election and split it (each votes for itself), which costs a retry
+      // timeout. So in the hinted campaign the pre-candidate with the higher id steps aside
+      // for the one it just granted: exactly one of two simultaneous pre-candidates goes on.
+      // It never refuses anything (a refusal could meet the other's lease and stall both); it
+      // stops competing and retries after the short timeout should that candidate not win.
+      r.yieldCampaign();
     }
   } else {
     r.sendControl(respType, m.from, r.term, true, undefined);

@@ -94,12 +94,11 @@ export class Raft {
 
   /** Early failover: the node layer reported the leader lost since we last heard from it. */
   leaderLost = false;
-  /** Ticks until the hinted pre-vote starts; -1 = none scheduled. */
-  leaderLostDelayTicks = -1;
   /**
    * Elections left that may use the short retry timeout: after the leader-lost hint, every
-   * follower that lost the leader campaigns within a few ticks, and two of them may split the
-   * vote. Waiting a whole randomized election timeout before the retry would cost 300-600 ms
+   * follower that lost the leader campaigns at once; a vote can still split (without pre-vote,
+   * or with delayed messages), and a pre-candidate may yield to another that then fails to
+   * win. While this lasts, a pre-candidate yields to a lower id (elections.ts). Waiting a whole randomized election timeout before the retry would cost 300-600 ms
    * of failover for a crash detected in milliseconds; a short randomized timeout retries within
    * a few heartbeats. Bounded, so that a follower whose hint the others do not share falls back
    * to the normal timeout. Timing only: votes and terms follow the usual rules.
@@ -278,7 +277,6 @@ export class Raft {
     this.uncommittedBytes = 0;
     this.needsBroadcast = false;
     this.leaderLost = false;
-    this.leaderLostDelayTicks = -1;
   }
 
   resetRandomizedElectionTimeout(): void {
@@ -311,7 +309,23 @@ export class Raft {
     this.lead = NO_NODE;
     this.electionElapsed = 0;
     this.resetRandomizedElectionTimeout();
-    this.leaderLostDelayTicks = -1;
+  }
+
+  /**
+   * Early failover: a pre-candidate steps back to follower (same term, no leader, no vote) in
+   * favour of another pre-candidate whose pre-vote it granted; see handleVoteRequest. Late
+   * pre-vote responses are then ignored. It keeps its short retry timeout, so it campaigns
+   * again within a few ticks if that candidate does not win.
+   */
+  yieldCampaign(): void {
+    if (this.role !== "pre-candidate")
+      throw new RaftError("INVARIANT", "only a pre-candidate yields its campaign");
+    // Drawn while still a pre-candidate: the short timeout while early retries remain.
+    this.resetRandomizedElectionTimeout();
+    this.role = "follower";
+    this.votes.clear();
+    this.lead = NO_NODE;
+    this.electionElapsed = 0;
   }
 
   becomeCandidate(): void {
@@ -351,14 +365,6 @@ export class Raft {
 
   tickElection(): void {
     this.electionElapsed++;
-    if (this.leaderLostDelayTicks > 0) {
-      this.leaderLostDelayTicks--;
-      if (this.leaderLostDelayTicks === 0) {
-        this.leaderLostDelayTicks = -1;
-        this.hup(false);
-        return;
-      }
-    }
     if (this.promotable() && this.electionElapsed >= this.randomizedElectionTimeout) {
       this.electionElapsed = 0;
       this.hup(false);
@@ -403,11 +409,11 @@ export class Raft {
     this.leaderLost = true;
     // Three short retries, each a pre-vote and a vote.
     this.earlyRetriesLeft = 6;
-    // A delay of 0..2 ticks spreads the followers that all lost the same leader, so they do
-    // not all split the vote by starting pre-votes on the same tick.
-    const delay = Math.floor(this.cfg.random() * 3);
-    if (delay === 0) this.hup(false);
-    else this.leaderLostDelayTicks = delay;
+    // Campaign at once. The followers that lost the same leader all do so within a few
+    // milliseconds; a pre-candidate that grants the pre-vote of one with a lower id yields to
+    // it (elections.ts), so simultaneous campaigns do not split the vote and no follower
+    // needs to wait for a tick first.
+    this.hup(false);
   }
 
   // ---- elections -----------------------------------------------------------------------------
@@ -488,7 +494,6 @@ export class Raft {
     this.electionElapsed = 0;
     this.lead = from;
     this.leaderLost = false;
-    this.leaderLostDelayTicks = -1;
   }
 
   stepFollower(m: Message): void {
