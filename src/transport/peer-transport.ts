@@ -425,6 +425,8 @@ export class PeerTransport<Msg> {
     // newest connection is the live one.
     if (previous !== undefined) previous.close("replaced");
     this.#logger.info({ peer, remote: connection.remoteAddress }, "accepted peer connection");
+    // A peer that dials us is up: our own link to it need not wait out its reconnect delay.
+    this.#links.get(peer)?.redialNow();
   }
 
   #onInboundMessage(connection: InboundConnection, body: Uint8Array): void {

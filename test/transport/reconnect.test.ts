@@ -121,3 +121,37 @@ test("redials follow the seeded full-jitter backoff", async () => {
     assert.ok(gapMs >= delayMs - 3, `attempt ${attempt}: gap ${gapMs} ms < delay ${delayMs} ms`);
   }
 });
+
+test("a peer that comes back and dials in is redialled at once, not after the reconnect delay", async () => {
+  // Reconnect delays of about 5 s: without the redial on the peer's inbound connection the
+  // link would stay down for seconds after the restart.
+  const reconnect = { minDelayMs: 5000, maxDelayMs: 5000 };
+  const random = () => 0.99;
+  const a = await startTransport(1, { reconnect, random });
+  const b = await startTransport(2, { reconnect, random });
+  open.push(a, b);
+  a.addPeer(2, addressOf(b));
+  b.addPeer(1, addressOf(a));
+  await waitFor(() => a.isConnected(2) && b.isConnected(1), 5000, "pair connected");
+  const { port } = addressOf(b);
+  await b.close();
+  await waitFor(() => !a.isConnected(2), 2000, "peerDown");
+  // a's link now waits about 5 s before its next attempt.
+  await sleep(50);
+
+  const restarted = await startTransport(2, {
+    listen: { host: LOOPBACK, port },
+    reconnect,
+    random,
+  });
+  open.push(restarted);
+  const startedAt = performance.now();
+  restarted.addPeer(1, addressOf(a));
+  const inbox: TestMessage[] = [];
+  restarted.on("message", (_from, message) => inbox.push(message));
+  await waitFor(() => a.isConnected(2), 3000, "a's link back up");
+  const upAfterMs = performance.now() - startedAt;
+  assert.ok(upAfterMs < 2000, `a's link came back ${upAfterMs.toFixed(0)} ms after the peer`);
+  a.send(2, { after: "restart" });
+  await waitFor(() => inbox.length === 1, 2000, "delivery after the restart");
+});
