@@ -21,3 +21,31 @@ test("CRC32C computed piecewise or over a sub-range equals the one-shot value", 
   padded.set(data, 5);
   assert.equal(crc32c(padded, 0, 5, 1005), whole);
 });
+
+/** The definition, one bit at a time: the reference the table-driven code must agree with. */
+function bitwiseCrc32c(bytes: Uint8Array): number {
+  let crc = 0xffffffff;
+  for (const byte of bytes) {
+    crc ^= byte;
+    for (let bit = 0; bit < 8; bit++) crc = crc & 1 ? (crc >>> 1) ^ 0x82f63b78 : crc >>> 1;
+  }
+  return ~crc >>> 0;
+}
+
+test("CRC32C agrees with the bitwise definition at every length and alignment", () => {
+  const backing = Uint8Array.from({ length: 4200 }, (_, k) => (k * 2654435761) >>> 24);
+  for (let offset = 0; offset < 8; offset++) {
+    for (const length of [
+      ...Array.from({ length: 80 }, (_, k) => k),
+      127,
+      128,
+      129,
+      1000,
+      4096,
+      4121,
+    ]) {
+      const view = backing.subarray(offset, offset + length);
+      assert.equal(crc32c(view), bitwiseCrc32c(view), `offset ${offset} length ${length}`);
+    }
+  }
+});
