@@ -36,7 +36,8 @@ export class NodeClient implements ClientSide {
   }
 
   write(chunk: Buffer, resume: () => void): boolean {
-    const ok = this.response.write(chunk);
+    // A copy: the chunk may be a view of the upstream client's reused read buffer.
+    const ok = this.response.write(Buffer.from(chunk));
     if (!ok) this.response.once("drain", resume);
     return ok;
   }

@@ -174,11 +174,13 @@ class RawRequest implements ClientSide {
     const socket = this.connection.socket;
     const head = this.pendingHead;
     this.pendingHead = null;
+    // Writes get their own copy of `chunk` (a view of the upstream client's reused read
+    // buffer): a small one is copied in behind the head anyway, so that both leave in one write.
     if (this.chunkedOut) {
       const size = `${chunk.length.toString(16)}\r\n`;
       socket.cork();
       socket.write(head === null ? size : head + size, "latin1");
-      socket.write(chunk);
+      socket.write(Buffer.from(chunk));
       ok = socket.write("\r\n", "latin1");
       socket.uncork();
     } else if (head !== null && chunk.length <= coalesceBytes) {
@@ -189,9 +191,9 @@ class RawRequest implements ClientSide {
     } else if (head !== null) {
       socket.cork();
       socket.write(head, "latin1");
-      ok = socket.write(chunk);
+      ok = socket.write(Buffer.from(chunk));
       socket.uncork();
-    } else ok = socket.write(chunk);
+    } else ok = socket.write(Buffer.from(chunk));
     if (!ok) socket.once("drain", resume);
     return ok;
   }
