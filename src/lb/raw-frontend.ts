@@ -283,9 +283,8 @@ class RawConnection {
   ) {
     const address = socket.remoteAddress ?? "";
     this.clientAddress = address.startsWith("::ffff:") ? address.slice(7) : address;
-    const now = performance.now();
-    this.deadlineAt = now + frontend.options.clientHeadersMs;
-    this.requestStartedAt = now;
+    this.requestStartedAt = frontend.clockMs;
+    this.deadlineAt = frontend.deadlineFor(frontend.options.clientHeadersMs);
     socket.on("data", this.onData);
     socket.on("end", this.onEnd);
     socket.on("error", this.onError);
@@ -364,7 +363,7 @@ class RawConnection {
       return;
     }
     if (this.deadlineKind === Deadline.Idle || this.deadlineKind === Deadline.None) {
-      this.requestStartedAt = performance.now();
+      this.requestStartedAt = this.frontend.clockMs;
       this.setDeadline(Deadline.Headers, this.frontend.options.clientHeadersMs);
     }
     const maxHeaderBytes = this.frontend.options.maxHeaderBytes;
@@ -399,7 +398,7 @@ class RawConnection {
     if (head.chunked || head.contentLength > 0) {
       this.setDeadline(
         Deadline.Request,
-        options.clientRequestMs - (performance.now() - this.requestStartedAt),
+        options.clientRequestMs - (this.frontend.clockMs - this.requestStartedAt),
       );
       if (head.chunked) {
         this.bodyMode = BodyMode.ChunkSize;
@@ -603,7 +602,7 @@ class RawConnection {
 
   private setDeadline(kind: Deadline, ms: number): void {
     this.deadlineKind = kind;
-    this.deadlineAt = performance.now() + ms;
+    this.deadlineAt = this.frontend.deadlineFor(ms);
   }
 
   private pauseSocket(): void {
@@ -646,6 +645,10 @@ export class RawFrontend {
   readonly server: net.Server;
   private readonly connections = new Set<RawConnection>();
   private sweepTimer: NodeJS.Timeout | null = null;
+  private sweepEveryMs = 1000;
+  /** A coarse clock (performance.now() as of the last sweep): deadlines are set several times
+   * per request, and they only need the sweep's resolution. */
+  clockMs = performance.now();
   /** Ends the head of kept-alive responses: clients learn when an idle connection closes. */
   readonly keepAliveLine: string;
 
@@ -672,12 +675,19 @@ export class RawFrontend {
       this.options.clientKeepAliveMs,
       this.options.clientRequestMs,
     );
-    const everyMs = Math.max(5, Math.min(1000, Math.floor(shortestMs / 10)));
+    this.sweepEveryMs = Math.max(5, Math.min(1000, Math.floor(shortestMs / 10)));
     this.sweepTimer = setInterval(() => {
       const now = performance.now();
+      this.clockMs = now;
       for (const connection of this.connections) connection.expire(now);
-    }, everyMs);
+    }, this.sweepEveryMs);
     this.sweepTimer.unref();
+  }
+
+  /** When a timeout of `ms` from now has passed: never early, at most two sweeps late (the clock
+   * lags by up to one sweep). */
+  deadlineFor(ms: number): number {
+    return this.clockMs + ms + this.sweepEveryMs;
   }
 
   /** @internal */
