@@ -96,6 +96,8 @@ export interface KvDigest {
 export interface KvStateMachineOptions {
   dir: string;
   syncMode?: SyncMode;
+  /** "async" sync mode: called once if a background commit fails (see StateMachineStore). */
+  onAsyncError?: (error: Error) => void;
   limits?: Partial<KvLimits>;
   snapshotChunkSizeBytes?: number;
 }
@@ -257,6 +259,7 @@ export class KvStateMachine {
     const store = StateMachineStore.open({
       dir: options.dir,
       syncMode: options.syncMode,
+      onAsyncError: options.onAsyncError,
       snapshotChunkSizeBytes: options.snapshotChunkSizeBytes,
       // A snapshot record holds one stored value: the limit plus the record header.
       maxSnapshotValueSizeBytes: resolveKvLimits(options.limits).maxValueSizeBytes + 64,

@@ -283,12 +283,15 @@ export class ClusterMember implements MemberApi {
       directory: directories.snapshots,
       keep: config.snapshot.keep,
     });
+    // A state-machine commit that fails in the background stops the member (set once it exists).
+    let storeFailure: ((error: Error) => void) | undefined;
     const kv = KvStateMachine.open({
       dir: directories.kv,
-      // The log is the durable record: the state machine commits without waiting for the disk
-      // and is flushed before the log behind it is compacted (takeSnapshot); after a crash it
-      // re-applies from the log.
-      syncMode: "deferred",
+      // The log is the durable record: the state machine's batches are committed and flushed by
+      // LMDB's writer thread, off the Ready loop, and flushed before the log behind them is
+      // compacted (takeSnapshot); after a crash the member re-applies from the log.
+      syncMode: "async",
+      onAsyncError: (error) => storeFailure?.(error),
       limits: {
         maxKeySizeBytes: config.limits.maxKeyBytes,
         maxValueSizeBytes: config.limits.maxValueBytes,
@@ -343,7 +346,9 @@ export class ClusterMember implements MemberApi {
         "restored the state machine from the local snapshot",
       );
     }
-    return new ClusterMember(options, log, hardState, snapshots, kv, snapshotState);
+    const member = new ClusterMember(options, log, hardState, snapshots, kv, snapshotState);
+    storeFailure = (error) => member.fail(error);
+    return member;
   }
 
   /** Start the transport and the tick timer. */
@@ -663,7 +668,7 @@ export class ClusterMember implements MemberApi {
     );
     if (compactTo >= this.log.firstIndex()) {
       // Entries are only dropped from the log once the state machine holding them is on disk.
-      this.kv.store.flush();
+      await this.kv.store.flush();
       await this.log.compact(compactTo);
     }
     this.logger.info({ index, term, compactedTo: compactTo }, "took a snapshot");

@@ -11,6 +11,14 @@
 import { createHash, type Hash } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { type Database, open, type RootDatabase, type Transaction, TransactionFlags } from "lmdb";
+import {
+  inBounds,
+  mergeRange,
+  type OverlayEntry,
+  type OverlayRangeBounds,
+  overlayKey,
+  WriteOverlay,
+} from "./write-overlay.ts";
 
 /** LMDB's key size limit as built into the lmdb package (4 KiB pages). */
 export const STATE_MACHINE_MAX_KEY_SIZE_BYTES = 1978;
@@ -60,7 +68,7 @@ export class StateMachineStoreError extends Error {
   }
 }
 
-export type SyncMode = "fsync" | "deferred";
+export type SyncMode = "fsync" | "deferred" | "async";
 
 export interface StateMachineStoreOptions {
   /** Directory of the LMDB environment; created if missing. */
@@ -71,8 +79,15 @@ export interface StateMachineStoreOptions {
    * follows in commit order. A process crash loses nothing (the page cache survives); a power
    * loss or kernel crash may roll the store back to an older, whole batch, never a torn one.
    * Only safe because the node re-applies from its durable log (see docs/kv.md).
+   * "async": applyBatch returns as soon as the batch is queued; LMDB's writer thread commits it
+   * (the batch and its applied index in one transaction) and flushes it in the background, off
+   * the main thread. Reads see every applied batch at once (uncommitted writes are served from
+   * memory). A crash may roll the store back to an older, whole batch, never a torn one; the
+   * same caveat as "deferred" applies. committed() and flush() wait for the background work.
    */
   syncMode?: SyncMode;
+  /** "async" mode: called once if a background commit fails; the store refuses writes after. */
+  onAsyncError?: (error: Error) => void;
   /** Target size of one snapshot chunk; default 256 KiB. Bounds memory while streaming. */
   snapshotChunkSizeBytes?: number;
   /** Bytes written per LMDB transaction while restoring a snapshot; default 8 MiB. */
@@ -170,7 +185,8 @@ function prefixEnd(prefix: Uint8Array): Buffer | undefined {
   return next;
 }
 
-function readRange(db: DataDb, options: RangeOptions, transaction?: Transaction): StoreEntry[] {
+/** Validated bounds of a range read, or null when the range is empty. */
+function rangeBounds(options: RangeOptions): OverlayRangeBounds | null {
   const { limit } = options;
   if (!Number.isInteger(limit) || limit < 1 || limit > STATE_MACHINE_MAX_RANGE_LIMIT) {
     throw new StateMachineStoreError(
@@ -188,8 +204,37 @@ function readRange(db: DataDb, options: RangeOptions, transaction?: Transaction)
     exclusiveStart = true;
   }
   const end = prefixEnd(prefix);
-  if (end !== undefined && Buffer.compare(start, end) >= 0) return [];
+  if (end !== undefined && Buffer.compare(start, end) >= 0) return null;
+  return { start, exclusiveStart, end };
+}
+
+/** A range read from db, merged with uncommitted overlay entries (see WriteOverlay). */
+function readRange(
+  db: DataDb,
+  options: RangeOptions,
+  transaction?: Transaction,
+  overlay?: WriteOverlay | readonly OverlayEntry[],
+): StoreEntry[] {
+  const bounds = rangeBounds(options);
+  if (bounds === null) return [];
+  const { start, exclusiveStart, end } = bounds;
+  const { limit } = options;
   const maxBytes = options.maxBytes ?? Number.POSITIVE_INFINITY;
+  const pending =
+    overlay === undefined
+      ? []
+      : overlay instanceof WriteOverlay
+        ? overlay.sortedWithin(bounds)
+        : overlay.filter((entry) => inBounds(entry.key, bounds));
+  if (pending.length > 0) {
+    // Unbounded but lazy: the merge stops pulling once it has limit entries or maxBytes.
+    return mergeRange(
+      db.getRange({ start, end, exclusiveStart, transaction }),
+      pending,
+      limit,
+      maxBytes,
+    );
+  }
   const entries: StoreEntry[] = [];
   let bytes = 0;
   for (const entry of db.getRange({ start, end, exclusiveStart, limit, transaction })) {
@@ -215,10 +260,17 @@ export class StateMachineStore {
   #inWriteTxn = false;
   #restoring = false;
   #openReadViews = 0;
+  // "async" mode: applied batches not yet committed by LMDB's writer thread.
+  readonly #overlay = new WriteOverlay();
+  readonly #onAsyncError: ((error: Error) => void) | undefined;
+  #batchesIssued = 0;
+  #lastCommit: Promise<void> = Promise.resolve();
+  #asyncFailure: Error | undefined;
 
   private constructor(options: StateMachineStoreOptions) {
     this.dir = options.dir;
     this.#syncMode = options.syncMode ?? "fsync";
+    this.#onAsyncError = options.onAsyncError;
     this.#snapshotChunkSizeBytes = positiveInteger(
       options.snapshotChunkSizeBytes,
       256 * 1024,
@@ -234,10 +286,10 @@ export class StateMachineStore {
       64 * 1024 * 1024,
       "maxSnapshotValueSizeBytes",
     );
-    if (this.#syncMode !== "fsync" && this.#syncMode !== "deferred") {
+    if (!["fsync", "deferred", "async"].includes(this.#syncMode)) {
       throw new StateMachineStoreError(
         "INVALID_OPTIONS",
-        `syncMode must be "fsync" or "deferred", got ${JSON.stringify(this.#syncMode)}`,
+        `syncMode must be "fsync", "deferred" or "async", got ${JSON.stringify(this.#syncMode)}`,
       );
     }
     mkdirSync(options.dir, { recursive: true });
@@ -286,6 +338,7 @@ export class StateMachineStore {
         `applied index ${appliedIndex} must be a safe integer above the current ${this.#appliedIndex}; apply each entry once, in log order`,
       );
     }
+    if (this.#syncMode === "async") return this.#applyBatchAsync(appliedIndex, body);
     const db = this.#data[this.#active];
     let open = true;
     const check = (): void => {
@@ -347,14 +400,151 @@ export class StateMachineStore {
     }
   }
 
+  /**
+   * "async" mode: the body runs against the stored data plus every uncommitted batch, its writes
+   * are collected, and only if it returns are they queued to LMDB's writer thread as one
+   * transaction with the applied index (lmdb's batch(): all or nothing). A body that throws
+   * writes nothing.
+   */
+  #applyBatchAsync<T>(appliedIndex: number, body: (txn: StoreWriteTxn) => T): T {
+    if (this.#asyncFailure) throw this.#asyncFailure;
+    const db = this.#data[this.#active];
+    const writes = new Map<string, { key: Buffer; value: Buffer | null }>();
+    let open = true;
+    const check = (): void => {
+      if (!open) {
+        throw new StateMachineStoreError(
+          "TXN_CLOSED",
+          "this write transaction has ended; use the txn only inside the applyBatch body",
+        );
+      }
+    };
+    const read = (key: Buffer): Buffer | undefined => {
+      const own = writes.get(overlayKey(key));
+      if (own !== undefined) return own.value ?? undefined;
+      return this.#readCurrent(db, key);
+    };
+    const txn: StoreWriteTxn = {
+      get: (key) => {
+        check();
+        assertKey(key);
+        return read(asBuffer(key));
+      },
+      range: (options) => {
+        check();
+        const own: OverlayEntry[] = [...writes.values()].map((write) => ({ ...write, batch: 0 }));
+        const merged = new Map<string, OverlayEntry>();
+        for (const entry of this.#overlay.sortedWithin({
+          start: SMALLEST_KEY,
+          exclusiveStart: false,
+          end: undefined,
+        }))
+          merged.set(overlayKey(entry.key), entry);
+        for (const entry of own) merged.set(overlayKey(entry.key), entry);
+        const pending = [...merged.values()].sort((a, b) => Buffer.compare(a.key, b.key));
+        return readRange(db, options, undefined, pending);
+      },
+      put: (key, value) => {
+        check();
+        assertKey(key);
+        if (!(value instanceof Uint8Array)) {
+          throw new StateMachineStoreError(
+            "INVALID_VALUE",
+            "a state-machine value must be a Uint8Array",
+          );
+        }
+        const bytes = asBuffer(key);
+        writes.set(overlayKey(bytes), { key: bytes, value: asBuffer(value) });
+      },
+      delete: (key) => {
+        check();
+        assertKey(key);
+        const bytes = asBuffer(key);
+        const existed = read(bytes) !== undefined;
+        writes.set(overlayKey(bytes), { key: bytes, value: null });
+        return existed;
+      },
+    };
+    this.#inWriteTxn = true;
+    let result: T;
+    try {
+      result = body(txn);
+      if (result instanceof Promise) {
+        throw new StateMachineStoreError(
+          "INVALID_OPTIONS",
+          "the applyBatch body must be synchronous; it returned a Promise",
+        );
+      }
+    } finally {
+      open = false;
+      this.#inWriteTxn = false;
+    }
+    const batch = ++this.#batchesIssued;
+    this.#overlay.add(batch, writes);
+    this.#appliedIndex = appliedIndex;
+    const applied = encodeUint64(appliedIndex);
+    const committed = this.#env.batch(() => {
+      for (const write of writes.values()) {
+        if (write.value === null) void db.remove(write.key);
+        else void db.put(write.key, write.value);
+      }
+      void this.#meta.put(META_APPLIED_INDEX, applied);
+    });
+    this.#lastCommit = committed.then(
+      () => {
+        this.#overlay.committed(batch);
+      },
+      (error: unknown) => {
+        const failure =
+          error instanceof Error ? error : new Error(`state-machine commit failed: ${error}`);
+        if (!this.#asyncFailure) {
+          this.#asyncFailure = failure;
+          this.#onAsyncError?.(failure);
+        }
+      },
+    );
+    return result;
+  }
+
+  /** A key's current value: the newest uncommitted write if any, else the stored one. */
+  #readCurrent(db: DataDb, key: Buffer, transaction?: Transaction): Buffer | undefined {
+    const pending = this.#overlay.lookup(key);
+    if (pending !== undefined) return pending ?? undefined;
+    return transaction ? db.get(key, { transaction }) : db.get(key);
+  }
+
+  /** Applied batches not yet committed ("async" mode; always 0 otherwise). */
+  pendingBatches(): number {
+    return this.#overlay.batches;
+  }
+
+  /** Resolves once every batch applied so far is committed; rejects if a commit failed. */
+  async committed(): Promise<void> {
+    for (;;) {
+      const last = this.#lastCommit;
+      await last;
+      if (this.#asyncFailure) throw this.#asyncFailure;
+      if (last === this.#lastCommit) return;
+    }
+  }
+
   /** Read views (and snapshot sources) not yet closed; each pins old pages, so watch for leaks. */
   openReadViewCount(): number {
     return this.#openReadViews;
   }
 
-  /** Blocks until every committed batch is on disk (useful in "deferred" mode before the log is compacted). */
-  flush(): void {
+  /**
+   * Resolves once every batch applied so far is on disk (needed in "deferred" and "async" mode
+   * before the log behind the applied index is compacted).
+   */
+  async flush(): Promise<void> {
     this.#assertOpen();
+    if (this.#syncMode === "async") {
+      await this.committed();
+      await this.#env.flushed;
+      if (this.#asyncFailure) throw this.#asyncFailure;
+      return;
+    }
     this.#assertNotBusy();
     this.#env.transactionSync(() => {
       this.#meta.putSync(META_APPLIED_INDEX, encodeUint64(this.#appliedIndex));
@@ -364,12 +554,12 @@ export class StateMachineStore {
   get(key: Uint8Array): Uint8Array | undefined {
     this.#assertOpen();
     assertKey(key);
-    return this.#data[this.#active].get(asBuffer(key));
+    return this.#readCurrent(this.#data[this.#active], asBuffer(key));
   }
 
   range(options: RangeOptions): StoreEntry[] {
     this.#assertOpen();
-    return readRange(this.#data[this.#active], options);
+    return readRange(this.#data[this.#active], options, undefined, this.#overlay);
   }
 
   /** A point-in-time view (an LMDB read transaction). It pins old pages: close it promptly. */
@@ -384,6 +574,18 @@ export class StateMachineStore {
       throw error;
     }
     const db = this.#data[state.active];
+    // Uncommitted batches as of now: the read transaction sees at least every batch whose commit
+    // has been confirmed (those left the overlay), so the two together are exactly this moment.
+    const pending =
+      this.#overlay.size === 0
+        ? []
+        : this.#overlay.sortedWithin({
+            start: SMALLEST_KEY,
+            exclusiveStart: false,
+            end: undefined,
+          });
+    const pendingByKey = new Map(pending.map((entry) => [overlayKey(entry.key), entry]));
+    const appliedIndex = this.#syncMode === "async" ? this.#appliedIndex : state.appliedIndex;
     let open = true;
     this.#openReadViews++;
     const check = (): void => {
@@ -391,15 +593,18 @@ export class StateMachineStore {
       this.#assertOpen();
     };
     return {
-      appliedIndex: state.appliedIndex,
+      appliedIndex,
       get: (key) => {
         check();
         assertKey(key);
-        return db.get(asBuffer(key), { transaction });
+        const bytes = asBuffer(key);
+        const own = pendingByKey.get(overlayKey(bytes));
+        if (own !== undefined) return own.value ?? undefined;
+        return db.get(bytes, { transaction });
       },
       range: (options) => {
         check();
-        return readRange(db, options, transaction);
+        return readRange(db, options, transaction, pending);
       },
       close: () => {
         if (!open) return;
@@ -430,6 +635,13 @@ export class StateMachineStore {
     this.#assertOpen();
     this.#assertNotBusy();
     this.#restoring = true;
+    try {
+      // The synchronous transactions below must not split a queued asynchronous batch.
+      await this.committed();
+    } catch (error) {
+      this.#restoring = false;
+      throw error;
+    }
     const target = this.#inactive();
     const db = this.#data[target];
     let summary: RestoreSummary;
@@ -488,6 +700,8 @@ export class StateMachineStore {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    // Queued batches commit first (a failure was reported through onAsyncError already).
+    await this.committed().catch(() => {});
     await this.#env.close();
   }
 

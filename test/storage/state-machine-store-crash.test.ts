@@ -71,6 +71,8 @@ async function runChild(spec: string): Promise<void> {
     });
     if (!announced) {
       announced = true;
+      // "async" commits in the background: announce only once this run's first batch is in.
+      if (syncMode === "async") await store.committed();
       process.stdout.write("ready\n");
     }
     // Yield now and then so the parent's kill lands at varied points, in and between txns.
@@ -160,7 +162,7 @@ if (process.env[CHILD_ENV] !== undefined) {
       let previousIndex = 0;
       let progressed = 0;
       for (let kill = 0; kill < KILLS; kill++) {
-        const syncMode: SyncMode = kill % 2 === 0 ? "fsync" : "deferred";
+        const syncMode: SyncMode = (["fsync", "deferred", "async"] as const)[kill % 3]!;
         await runUntilKilled(dir, syncMode, 5 + Math.floor(random() * 150));
         const store = StateMachineStore.open({ dir });
         try {
