@@ -287,8 +287,14 @@ export class Raft {
     if (!(r >= 0 && r < 1))
       throw new RaftError("INVALID_CONFIG", `random() returned ${r}, expected [0, 1)`);
     if (early) {
-      // [1, timeout / 2]: spread wide enough that two retrying candidates rarely collide again.
-      this.randomizedElectionTimeout = 1 + Math.floor(r * Math.max(2, timeout >> 1));
+      // [timeout / 10, timeout / 2]: spread wide enough that two retrying candidates rarely
+      // collide again. The floor keeps a (pre-)candidate from abandoning its own election
+      // before the round trip (two fsyncs) can complete: with a floor of one tick, a candidate
+      // on a loaded machine restarted its election in a new term on the next tick, 0-10 ms
+      // later, and the answers to the first one were wasted.
+      const floor = Math.max(1, Math.round(timeout / 10));
+      const span = Math.max(2, (timeout >> 1) - floor + 1);
+      this.randomizedElectionTimeout = floor + Math.floor(r * span);
       this.earlyRetriesLeft--;
     } else {
       this.randomizedElectionTimeout = timeout + Math.floor(r * timeout);

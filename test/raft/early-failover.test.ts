@@ -233,3 +233,28 @@ test("a vote split by followers that lost the leader together is retried within 
   assert.ok(slow <= 3, `${slow} of 60 failovers took an election timeout or more`);
   assert.ok(slowest < 3 * electionTimeoutTicks, `the slowest failover took ${slowest} ticks`);
 });
+
+test("a hinted candidate waits out a slow vote round instead of restarting on the next tick", () => {
+  // The node layer's timing: 30-tick election timeout. The vote round of the candidate takes
+  // two ticks (fsyncs on a loaded machine); its short retry timeout must not end it.
+  for (let seed = 1; seed <= 30; seed++) {
+    const net = new Network([1, 2, 3], { earlyFailover: true, electionTimeoutTicks: 30 }, seed);
+    net.elect(1);
+    const term = net.node(2).status().term;
+    net.crash(1);
+    net.node(3).reportLeaderLost();
+    net.node(2).reportLeaderLost();
+    // Pre-votes: 3 yields to 2, which becomes a candidate and sends its vote requests.
+    while (net.node(2).status().role !== "candidate") {
+      assert.ok(net.handleReady(2) || net.handleReady(3) || net.deliverOne(), "stuck");
+    }
+    const inFlight = net.queue;
+    net.queue = [];
+    net.tickNode(2, 2);
+    net.tickNode(3, 2);
+    net.queue = [...inFlight, ...net.queue];
+    net.stabilize();
+    assert.deepEqual(net.leaders(), [2], `seed ${seed}`);
+    assert.equal(net.node(2).status().term, term + 1, `seed ${seed}: the election restarted`);
+  }
+});
