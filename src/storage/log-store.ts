@@ -60,17 +60,18 @@ export interface LogStoreOptions {
    */
   readonly maxPendingBytes?: number;
   /**
-   * A group that reaches this size is written at once instead of at the next turn of the event
-   * loop, so the encoding (checksums, copies) of the appends that follow overlaps with its write.
-   * The price is one more durable write per burst, which costs a fixed fsync latency: worth it
-   * only where the transfer time dominates that latency. Default 1 MiB (about 2.5 ms of transfer
-   * at 400 MB/s against an fsync of about 0.15 ms). With 64 KiB, 64 writers of 4 KiB measured
-   * no better, and in some runs 40% worse, on the (busy, shared) development disk.
+   * A group that reaches this size is closed and written at once (when no other write is in
+   * flight) instead of at the next turn of the event loop; the appends that follow form the next
+   * group, encoded while this one is written and synced. The price is one more sync per burst,
+   * a fixed latency: worth it only where the transfer time dominates that latency. Default 1 MiB
+   * (about 2.5 ms of transfer at 400 MB/s against an fsync of about 0.2 ms). With 128 KiB,
+   * 64 writers of 4 KiB (263 KiB per burst, so two groups and two syncs) measured 10% slower than
+   * with 1 MiB on the development disk.
    */
   readonly eagerGroupBytes?: number;
   /**
    * Groups of at least this size are written with writev + fdatasync instead of one O_DSYNC
-   * writev (see writeGroup). Default 64 KiB.
+   * writev (see startWrite). Default 64 KiB.
    */
   readonly bulkGroupBytes?: number;
   /** Read file descriptors kept open for closed segments. Default 16. */
