@@ -31,6 +31,7 @@ export interface ClientOptions {
    * the request is abandoned (a write then fails with OUTCOME_UNKNOWN, a read is retried).
    */
   readonly hungAfterMs?: number;
+  /** While a request is watched: how often other nodes are asked who leads (and health re-probed). */
   readonly probeIntervalMs?: number;
   readonly probeTimeoutMs?: number;
 }
@@ -41,7 +42,7 @@ export const DEFAULT_CLIENT_OPTIONS = {
   retryDelayMs: 25,
   retryDelayMaxMs: 1000,
   hungAfterMs: 250,
-  probeIntervalMs: 100,
+  probeIntervalMs: 50,
   probeTimeoutMs: 150,
 } as const;
 
@@ -385,26 +386,45 @@ export class HothotClient {
 
   /**
    * A request to a process that hangs (stopped, overloaded, partitioned away) would wait for the
-   * whole request timeout. Once a request has waited `hungAfterMs`, probe: if the endpoint does
-   * not answer a health check quickly while another node reports a leader elsewhere, give up on
-   * it now. Returns a function that stops the watch.
+   * whole request timeout. Once a request has waited `hungAfterMs`, watch its endpoint: if it
+   * does not answer a health probe within `probeTimeoutMs` while another node reports a leader
+   * elsewhere, give up on it. The two checks run independently: the health probe takes its
+   * whole timeout to fail, and the cluster elects a new leader whenever it does, so the leader
+   * is looked for every `probeIntervalMs` and the request is abandoned as soon as both hold
+   * (waiting for a fresh health timeout each round made the abandonment lag the election by up
+   * to a whole probe round). At most one probe of each kind is in flight. Returns a function
+   * that stops the watch.
    */
   private watchEndpoint(endpoint: string, controller: AbortController): () => void {
     if (this.endpoints.length < 2) return () => {};
     let stopped = false;
     let timer: NodeJS.Timeout | undefined;
+    /** The endpoint failed its latest health probe. */
+    let unresponsive = false;
+    let healthInFlight = false;
+    let leaderElsewhere: string | undefined;
+    const decide = (): boolean => {
+      if (stopped || !unresponsive || leaderElsewhere === undefined) return false;
+      stopped = true;
+      clearTimeout(timer);
+      this.leaderEndpoint = leaderElsewhere;
+      controller.abort();
+      return true;
+    };
+    const checkHealth = () => {
+      if (healthInFlight) return;
+      healthInFlight = true;
+      void this.answers(endpoint, "/v1/health").then((alive) => {
+        healthInFlight = false;
+        unresponsive = !alive;
+        decide();
+      });
+    };
     const probe = async () => {
       if (stopped) return;
-      const [alive, leaderElsewhere] = await Promise.all([
-        this.answers(endpoint, "/v1/health"),
-        this.leaderOtherThan(endpoint),
-      ]);
-      if (stopped) return;
-      if (!alive && leaderElsewhere) {
-        this.leaderEndpoint = leaderElsewhere;
-        controller.abort();
-        return;
-      }
+      checkHealth();
+      leaderElsewhere = await this.leaderOtherThan(endpoint);
+      if (stopped || decide()) return;
       timer = setTimeout(probe, this.options.probeIntervalMs);
     };
     timer = setTimeout(probe, this.options.hungAfterMs);

@@ -191,3 +191,48 @@ test("a request to a hung node is abandoned once another node leads: writes unkn
   assert.equal(read?.value, "from-2");
   await client.close();
 });
+
+test("a request to a hung node is abandoned soon after a leader appears elsewhere, not a probe round later", async () => {
+  // The node hangs from the start; another node reports a leader only after leaderAfterMs (an
+  // election). Health probes take probeTimeoutMs to fail, so a watch that waited for a fresh
+  // health timeout each round would abandon the request up to a whole round (800 + 50 ms)
+  // after the leader appeared.
+  const leaderAfterMs = 1000;
+  let leaderUrl = "";
+  const hung = await fakeNode(() => {
+    // a stopped process: accepts connections, never answers
+  });
+  const startedAt = Date.now();
+  leaderUrl = await fakeNode((request, response) => {
+    assert.equal(request.url, "/v1/status");
+    const elected = Date.now() - startedAt >= leaderAfterMs;
+    json(response, 200, {
+      id: 2,
+      leaderId: elected ? 2 : null,
+      members: [
+        { id: 1, api: hung },
+        { id: 2, api: leaderUrl },
+      ],
+    });
+  });
+  const client = new HothotClient({
+    endpoints: [hung, leaderUrl],
+    requestTimeoutMs: 10_000,
+    hungAfterMs: 100,
+    probeIntervalMs: 50,
+    probeTimeoutMs: 800,
+  });
+  await assert.rejects(
+    client.put("k", "v"),
+    (error: unknown) => error instanceof HothotError && error.code === "OUTCOME_UNKNOWN",
+  );
+  const abandonedAfterMs = Date.now() - startedAt;
+  assert.ok(abandonedAfterMs >= leaderAfterMs, `abandoned after ${abandonedAfterMs} ms`);
+  // Probe rounds of 800 + 50 ms starting at 100 ms would end at 900, 1750, ...: 1750 ms.
+  assert.ok(
+    abandonedAfterMs < leaderAfterMs + 450,
+    `abandoned ${abandonedAfterMs - leaderAfterMs} ms after a leader appeared elsewhere`,
+  );
+  assert.equal(client.leader, leaderUrl);
+  await client.close();
+});
