@@ -28,6 +28,8 @@ test("defaults are resolved in one place", () => {
   const config = parseLbConfig({ upstreams });
   assert.equal(config.policy.type, "p2c");
   assert.equal(config.healthCheck.type, "http");
+  assert.equal(config.frontend, "raw");
+  assert.equal(config.upstreamClient, "native");
   assert.equal(config.timeouts.upstreamKeepAliveMs, 4000);
   assert.ok(
     config.timeouts.upstreamKeepAliveMs < 5000,
@@ -51,6 +53,7 @@ test("defaults are resolved in one place", () => {
 
 test("invalid configuration names the bad field", () => {
   assert.equal(fieldOf({ upstreams, policy: { type: "fastest" } }), "policy.type");
+  assert.equal(fieldOf({ upstreams, frontend: "uws" }), "frontend");
   assert.equal(fieldOf({ upstreams, healthCheck: { rise: 0 } }), "healthCheck.rise");
   assert.equal(fieldOf({ upstreams, healthCheck: { intervall: 5 } }), "healthCheck.intervall");
   assert.equal(fieldOf({ upstreams: [{ url: "ftp://x:1" }] }), "upstreams.0.url");
