@@ -5,6 +5,7 @@
 //
 //   npm run bench:lb                      # defaults
 //   LB_BENCH_CONNECTIONS=64 LB_BENCH_DURATION_S=10 LB_BENCH_WORKERS=1 npm run bench:lb
+//   LB_BENCH_FRONTEND=node npm run bench:lb   # hothot with node:http on the client side
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
@@ -23,6 +24,8 @@ const hothotWorkers = process.env.LB_BENCH_WORKERS ?? "auto";
 const peerParallelism =
   hothotWorkers === "auto" ? availableParallelism() : Math.max(1, Number(hothotWorkers));
 const roundCount = Number(process.env.LB_BENCH_ROUNDS ?? 3);
+/** hothot's client side: "raw" (the default) or "node" (node:http). */
+const hothotFrontend = process.env.LB_BENCH_FRONTEND ?? "raw";
 const repoRoot = fileURLToPath(new URL("..", import.meta.url));
 
 interface Figures {
@@ -278,6 +281,9 @@ ${upstreamPorts.map((upstream) => `    server 127.0.0.1:${upstream};`).join("\n"
   }
 
   const port = await freePort();
+  // The front end has no flag of its own: it goes in a configuration file under the flags.
+  const hothotConfig = join(temporary, "hothot-lb.yaml");
+  writeFileSync(hothotConfig, `frontend: ${hothotFrontend}\n`);
   start(
     process.execPath,
     [
@@ -285,6 +291,8 @@ ${upstreamPorts.map((upstream) => `    server 127.0.0.1:${upstream};`).join("\n"
       "tsx",
       join(repoRoot, "src/cli/main.ts"),
       "lb",
+      "--config",
+      hothotConfig,
       "--listen",
       `127.0.0.1:${port}`,
       ...upstreamPorts.flatMap((upstream) => ["--upstream", `http://127.0.0.1:${upstream}`]),
@@ -316,7 +324,7 @@ ${upstreamPorts.map((upstream) => `    server 127.0.0.1:${upstream};`).join("\n"
 
   const rows = ["hothot", "haproxy", "nginx", "direct"];
   process.stdout.write(
-    `\nhothot lb benchmark: wrk -t${threads} -c${connections} -d${durationSeconds}s, two node:http upstreams, round robin, median of ${roundCount} rounds\n`,
+    `\nhothot lb benchmark: wrk -t${threads} -c${connections} -d${durationSeconds}s, two node:http upstreams, round robin, median of ${roundCount} rounds; hothot workers ${hothotWorkers} (frontend ${hothotFrontend}), HAProxy nbthread and nginx worker_processes ${peerParallelism}\n`,
   );
   process.stdout.write(
     `${"target".padEnd(10)}${"req/s".padStart(10)}${"p50 ms".padStart(10)}${"p99 ms".padStart(10)}${"errors".padStart(8)}\n`,
@@ -350,6 +358,7 @@ ${upstreamPorts.map((upstream) => `    server 127.0.0.1:${upstream};`).join("\n"
       warmupSeconds,
       rounds: roundCount,
       hothotWorkers,
+      hothotFrontend,
       peerParallelism,
     },
     skipped,
