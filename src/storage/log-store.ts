@@ -62,11 +62,11 @@ export interface LogStoreOptions {
   /**
    * A group that reaches this size is closed and written at once (when no other write is in
    * flight) instead of at the next turn of the event loop; the appends that follow form the next
-   * group, encoded while this one is written and synced. The price is one more sync per burst,
-   * a fixed latency: worth it only where the transfer time dominates that latency. Default 1 MiB
-   * (about 2.5 ms of transfer at 400 MB/s against an fsync of about 0.2 ms). With 128 KiB,
-   * 64 writers of 4 KiB (263 KiB per burst, so two groups and two syncs) measured 10% slower than
-   * with 1 MiB on the development disk.
+   * group, encoded while this one is copied to the file by the I/O thread. Groups ready to be
+   * written are written before the next sync starts, so the pieces of a burst share one sync
+   * (see maybeStartSync). Default 128 KiB: 64 writers of 4 KiB (263 KiB per burst) measured 3%
+   * to 15% faster than with 1 MiB (one piece per burst) on the development disk. Without
+   * writing the pieces before syncing, the same cut was 10% slower: two syncs per burst.
    */
   readonly eagerGroupBytes?: number;
   /**
@@ -143,7 +143,7 @@ const DEFAULTS = {
   maxGroupBytes: 8 * 1024 * 1024,
   maxPendingBytes: 256 * 1024 * 1024,
   maxOpenSegments: 16,
-  eagerGroupBytes: 1024 * 1024,
+  eagerGroupBytes: 128 * 1024,
   bulkGroupBytes: 64 * 1024,
 } as const;
 
@@ -670,11 +670,25 @@ export class LogStore {
    * unambiguous (Linux reports a writeback error to one fdatasync per descriptor, so concurrent
    * syncs could not tell which groups an error belongs to), and every write that completed while
    * a sync was running is covered by the next one.
+   *
+   * If another group is ready to be written right away (a burst cut by eagerGroupBytes), it is
+   * written first, up to maxGroupBytes not yet synced: one sync then covers the whole burst,
+   * whose first write overlapped the encoding of the rest, instead of one sync per piece.
    */
   private maybeStartSync(): void {
     if (this.syncing || this.failure !== undefined) return;
     const covered = this.pipeline.filter((group) => group.written && !group.durable);
     if (covered.length === 0) return;
+    const next = this.queue[0];
+    if (
+      this.writing === undefined &&
+      next?.kind === "append" &&
+      next.ready &&
+      // pump() writes it at once, unless the segment is full (it then waits for this sync).
+      this.writeEnd() < this.limits.maxSegmentBytes &&
+      covered.reduce((sum, group) => sum + group.bytes, 0) < this.limits.maxGroupBytes
+    )
+      return; // pump() starts its write; the write's completion comes back here
     const bulk = this.bulk;
     assert(
       bulk !== undefined && bulk.segment === this.activeSegment(),

@@ -195,6 +195,47 @@ test("an fdatasync never covers a write still in flight", async () => {
   }
 });
 
+test("the pieces of a burst are all written before one fdatasync covers them, up to maxGroupBytes", async () => {
+  const dir = temporaryDirectory("pipeline-burst");
+  try {
+    const io = new GatedIo();
+    // Each 1,025-byte record closes its group (eagerGroupBytes 1000); a sync waits for further
+    // ready groups only while less than 2,500 bytes are unsynced.
+    const log = await LogStore.open(
+      { directory: dir.path, bulkGroupBytes: 1, eagerGroupBytes: 1000, maxGroupBytes: 2500 },
+      io,
+    );
+    const data = new Uint8Array(1000).fill(7);
+    const appends = [1, 2, 3, 4, 5].map((index) => track(log.append([entry(index, 1, data)])));
+    await until(() => io.events.filter((e) => e.startsWith("written@")).length === 5, "writes");
+    await settleTurns();
+    const at = (offset: number) => io.events.indexOf(`written@${offset}`);
+    const offsets = [0, 1, 2, 3, 4].map((k) => 8 + k * 1025);
+    // Three groups (3,075 bytes) before sync1; the last two written while it runs.
+    assert.deepEqual(io.heldSyncs.length, 1);
+    const sync1 = io.events.indexOf("sync1");
+    assert.ok(
+      at(offsets[2] as number) < sync1 && sync1 < at(offsets[3] as number),
+      io.events.join(" "),
+    );
+    assert.ok(appends.every((append) => append.state === "pending"));
+    io.release(1);
+    await until(() => io.heldSyncs.length === 2, "sync2");
+    await settleTurns();
+    assert.deepEqual(
+      appends.map((append) => append.state),
+      ["resolved", "resolved", "resolved", "pending", "pending"],
+    );
+    io.release(2);
+    await until(() => appends.every((append) => append.state === "resolved"), "all appends");
+    assert.equal(log.stats().syncCount, 2);
+    assert.equal(log.lastIndex(), 5);
+    await log.close();
+  } finally {
+    dir.remove();
+  }
+});
+
 test("a failed fdatasync fails every append it covered and everything after, and stops the log", async () => {
   const dir = temporaryDirectory("pipeline-sync-failure");
   try {
