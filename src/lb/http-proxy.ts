@@ -91,6 +91,17 @@ export class HttpProxy implements RawFrontendHost {
       {
         maxHeaderSize: config.limits.maxHeaderBytes,
         keepAliveTimeout: config.timeouts.clientKeepAliveMs,
+        // Node.js checks headersTimeout/requestTimeout only this often (30 s by default, which
+        // would make short client timeouts fire late): a tenth of the shortest, 5 ms to 1 s.
+        connectionsCheckingInterval: Math.max(
+          5,
+          Math.min(
+            1000,
+            Math.floor(
+              Math.min(config.timeouts.clientHeadersMs, config.timeouts.clientRequestMs) / 10,
+            ),
+          ),
+        ),
       },
       (request, response) => this.handle(request, response),
     );
@@ -99,8 +110,16 @@ export class HttpProxy implements RawFrontendHost {
     this.server.requestTimeout = config.timeouts.clientRequestMs;
     this.server.maxConnections = config.limits.maxClientConnections;
     this.server.on("upgrade", (request, socket, head) => this.upgrade(request, socket, head));
-    this.server.on("clientError", (_error, socket) => {
-      if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n");
+    this.server.on("clientError", (error: NodeJS.ErrnoException, socket) => {
+      // The same answers Node.js' default handler gives: 408 for its header/request timeouts,
+      // 431 for oversized heads, 400 for the rest.
+      const status =
+        error.code === "ERR_HTTP_REQUEST_TIMEOUT"
+          ? "408 Request Timeout"
+          : error.code === "HPE_HEADER_OVERFLOW"
+            ? "431 Request Header Fields Too Large"
+            : "400 Bad Request";
+      if (socket.writable) socket.end(`HTTP/1.1 ${status}\r\nconnection: close\r\n\r\n`);
       else socket.destroy();
     });
     if (config.frontend === "raw") {
@@ -164,6 +183,10 @@ export class HttpProxy implements RawFrontendHost {
   async listen(host: string, port: number): Promise<number> {
     if (this.raw === null) return listenOn(this.server, host, port);
     const bound = await listenOn(this.raw.server, host, port);
+    // The node:http server never listens itself, but it tracks its connections (headers and
+    // request timeouts, closeAllConnections) from its 'listening' event on: the connections the
+    // raw front end hands over need that as much as any.
+    this.server.emit("listening");
     this.raw.startSweep();
     return bound;
   }
@@ -178,6 +201,7 @@ export class HttpProxy implements RawFrontendHost {
         // Handed-over connections are the node:http server's; it never listened itself.
         raw.server.close(() => resolve());
         raw.drain();
+        this.server.close(); // stops its connection tracking timer; it has no listener to close
       }
     });
     this.server.closeIdleConnections();

@@ -400,6 +400,55 @@ test("Expect: 100-continue is handed to node:http and still proxied", async () =
   }
 });
 
+test("a connection handed to node:http is still closed by shutdown and keeps node's timeouts", async () => {
+  const lb = await startLb({ timeouts: { clientHeadersMs: 300, clientRequestMs: 600 } });
+  const socket = net.connect({ host: "127.0.0.1", port: lb.port });
+  try {
+    await new Promise((resolve) => socket.once("connect", resolve));
+    let received = "";
+    socket.on("data", (chunk: Buffer) => {
+      received += chunk.toString("latin1");
+    });
+    const closed = new Promise((resolve) => socket.once("close", resolve));
+    socket.on("error", () => undefined);
+    socket.write(
+      "PUT /h HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\nok",
+    );
+    const deadline = Date.now() + 5000;
+    while (!received.includes("/h") && Date.now() < deadline) await sleep(20);
+    assert.match(received, /HTTP\/1\.1 200/);
+    // Now owned by node:http: an unfinished second head meets its headers timeout.
+    socket.write("GET /never HTTP/1.1\r\nHost: h\r\n");
+    const timedOut = await Promise.race([closed.then(() => true), sleep(3000).then(() => false)]);
+    assert.equal(timedOut, true, "node:http closed the stalled handed-over connection");
+    assert.match(received, /408/);
+  } finally {
+    socket.destroy();
+    await lb.close();
+  }
+});
+
+test("shutdown closes an idle connection that node:http took over", async () => {
+  const lb = await startLb();
+  const socket = net.connect({ host: "127.0.0.1", port: lb.port });
+  try {
+    await new Promise((resolve) => socket.once("connect", resolve));
+    const closed = new Promise((resolve) => socket.once("close", resolve));
+    socket.on("error", () => undefined);
+    socket.on("data", () => undefined);
+    socket.write(
+      "PUT /h HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\nok",
+    );
+    await sleep(300);
+    const started = Date.now();
+    await lb.close();
+    assert.ok(Date.now() - started < 2000, "close did not wait for the idle connection");
+    await closed;
+  } finally {
+    socket.destroy();
+  }
+});
+
 test("frontend: node serves the same requests", async () => {
   const lb = await startLb({ frontend: "node" });
   try {
