@@ -158,7 +158,11 @@ export class Exchange implements ResponseHandler {
     this.resume = resume;
     this.responded = true;
     this.client.respond(statusCode, statusText, rawHeaders);
-    this.proxy.runtime(backend)?.instruments.byClass[Math.floor(statusCode / 100) - 1]?.inc();
+    const byClass = this.proxy.runtime(backend)?.instruments.byClass;
+    const classIndex = Math.floor(statusCode / 100) - 1;
+    if (byClass !== undefined && classIndex >= 0 && classIndex < byClass.length) {
+      byClass[classIndex]!++;
+    }
     return true;
   }
 

@@ -58,7 +58,9 @@ class UndiciDispatcher implements UpstreamDispatcher {
 export type FailureReporter = (name: string, kind: FailureKind) => void;
 
 interface Instruments {
-  byClass: Array<{ inc(): void }>;
+  /** Responses per status class (1xx…5xx) not yet folded into the requests counter. */
+  byClass: number[];
+  flush: () => void;
   duration: { observe(value: number): void };
 }
 
@@ -161,14 +163,23 @@ export class HttpProxy implements RawFrontendHost {
             maxHeaderBytes: limits.maxHeaderBytes,
           });
     const upstream = backend.name;
+    const children = codeClasses.map((codeClass) =>
+      this.metrics.requests.labels({ upstream, code_class: codeClass }),
+    );
+    const byClass = codeClasses.map(() => 0);
+    const flush = () => {
+      for (let index = 0; index < byClass.length; index++) {
+        const count = byClass[index]!;
+        if (count > 0) {
+          byClass[index] = 0;
+          children[index]!.inc(count);
+        }
+      }
+    };
+    this.metrics.requestFlushers.add(flush);
     this.runtimes.set(backend, {
       pool,
-      instruments: {
-        byClass: codeClasses.map((codeClass) =>
-          this.metrics.requests.labels({ upstream, code_class: codeClass }),
-        ),
-        duration: this.metrics.duration.labels({ upstream }),
-      },
+      instruments: { byClass, flush, duration: this.metrics.duration.labels({ upstream }) },
     });
   }
 
@@ -177,6 +188,8 @@ export class HttpProxy implements RawFrontendHost {
     const runtime = this.runtimes.get(backend);
     if (!runtime) return;
     this.runtimes.delete(backend);
+    runtime.instruments.flush();
+    this.metrics.requestFlushers.delete(runtime.instruments.flush);
     void runtime.pool.close().catch(() => undefined);
   }
 
@@ -220,6 +233,10 @@ export class HttpProxy implements RawFrontendHost {
     for (const socket of this.upgrades) socket.destroy();
     await closed;
     await Promise.all([...this.runtimes.values()].map((runtime) => runtime.pool.destroy()));
+    for (const runtime of this.runtimes.values()) {
+      runtime.instruments.flush();
+      this.metrics.requestFlushers.delete(runtime.instruments.flush);
+    }
     this.runtimes.clear();
   }
 
