@@ -33,14 +33,14 @@ test("a clean range of seeds exits 0 with the RESULT figures", () => {
 });
 
 test("a violation prints the seed, invariant, trace tail and replay command, and exits 1", () => {
-  const run = sim("--seeds", "2", "--from", "1", "--ticks", "300", "--mutation", "local-reads");
+  const run = sim("--seeds", "2", "--from", "1", "--ticks", "400", "--mutation", "local-reads");
   assert.equal(run.status, 1);
   assert.equal(run.result.violations, 2);
   assert.match(run.stdout, /VIOLATION seed 1 /);
   assert.match(run.stdout, /invariant: read-consistency/);
   assert.match(run.stdout, /trace tail \(last \d+ events\):\n {4}t=/);
   const replay = /replay: npm run sim -- (.*)/.exec(run.stdout)?.[1];
-  assert.equal(replay, "--seed 1 --nodes 3 --ticks 300 --mutation local-reads --verbose");
+  assert.equal(replay, "--seed 1 --nodes 3 --ticks 400 --mutation local-reads --verbose");
   // The replay command reproduces the same violation, with the full trace.
   const again = sim(...replay!.split(" "));
   assert.equal(again.status, 1);
