@@ -5,6 +5,8 @@ import type { Backend } from "./balancer.ts";
 import type { HttpProxy } from "./http-proxy.ts";
 import { type ResponseHandler, upstreamErrorCodes } from "./upstream-pool.ts";
 
+function noop(): void {}
+
 const idempotent = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"]);
 /** Errors that mean the request never reached the upstream: safe to re-send for any method. */
 const connectErrors = new Set<string>([
@@ -70,7 +72,7 @@ export class Exchange implements ResponseHandler {
   private discarding = false;
   private gotHeaders = false;
   private finishedExchange = false;
-  private resume: () => void = () => undefined;
+  private resume: () => void = noop;
 
   constructor(
     private readonly proxy: HttpProxy,

@@ -145,7 +145,8 @@ class RawRequest implements ClientSide {
       if (lower === "content-length") hasLength = true;
       out += `${name}: ${value}\r\n`;
     }
-    if (listed !== null) out = dropListed(out, listed);
+    // Usually "keep-alive" or "close", which name no header to drop.
+    if (listed !== null && !onlyConnectionOptions.test(listed)) out = dropListed(out, listed);
     this.noBody =
       head.method === "HEAD" || statusCode === 204 || statusCode === 304 || statusCode < 200;
     let keepAlive = this.connection.keepAliveAfter(this);
@@ -226,6 +227,8 @@ class RawRequest implements ClientSide {
     if (this.current) this.connection.socket.destroy();
   }
 }
+
+const onlyConnectionOptions = /^[\s,]*(?:(?:keep-alive|close)[\s,]*)*$/i;
 
 /** The response head minus the headers a Connection header listed. */
 function dropListed(head: string, listed: string): string {

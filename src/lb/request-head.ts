@@ -86,11 +86,15 @@ export function parseRequestHead(
   if (forbidden.test(text)) return bad("control characters or a bare CR/LF in the request head");
   let lineEnd = text.indexOf("\r\n");
   const first = lineEnd < 0 ? text : text.slice(0, lineEnd);
-  const line = requestLine.exec(first);
-  if (line === null) return bad("malformed request line (expected METHOD TARGET HTTP/1.x)");
-  const method = line[1]!;
+  // test() and positions rather than exec(): no match array per request.
+  if (!requestLine.test(first)) {
+    return bad("malformed request line (expected METHOD TARGET HTTP/1.x)");
+  }
+  const methodEnd = first.indexOf(" ");
+  const method = first.slice(0, methodEnd);
+  const target = first.slice(methodEnd + 1, first.length - 9);
   if (method === "CONNECT") return handOff;
-  const minorVersion = line[3] === "1" ? 1 : 0;
+  const minorVersion = first.charCodeAt(first.length - 1) === 49 ? 1 : 0;
   const headers: string[] = [];
   let host: string | null = null;
   let hostCount = 0;
@@ -204,7 +208,7 @@ export function parseRequestHead(
   if (host !== null) forwarded.push("x-forwarded-host", forwardedHost ?? host);
   return {
     method,
-    target: line[2]!,
+    target,
     minorVersion,
     headers: forwarded,
     hasHost: host !== null,

@@ -106,6 +106,9 @@ class Connection {
   private body: Readable | null = null;
   private finished = false;
   private readonly hostHeader: string;
+  private readonly resumeSocket = (): void => {
+    this.socket.resume();
+  };
 
   constructor(
     private readonly pool: UpstreamPool,
@@ -279,19 +282,20 @@ class Connection {
     // Hand-rolled rather than split/regex per line: this runs once per proxied request.
     let lineEnd = text.indexOf("\r\n");
     const statusLine = lineEnd < 0 ? text : text.slice(0, lineEnd);
-    const status = statusLinePattern.exec(statusLine);
-    if (status === null) {
+    // test() and fixed offsets rather than exec(): no match array per response.
+    if (!statusLinePattern.test(statusLine)) {
       this.fail(codedError(upstreamErrorCodes.protocol, "upstream sent a malformed status line"));
       return false;
     }
-    const statusCode = Number(status[2]);
+    const http10 = statusLine.charCodeAt(7) === 48; // "HTTP/1.0"
+    const statusCode = Number(statusLine.slice(9, 12));
     if (statusCode >= 100 && statusCode < 200) return true; // interim: the proxy answers 100-continue itself
     this.clearHeadersTimer();
     const headers: string[] = [];
     let contentLength = -1;
     let chunked = false;
     let transferEncoding = false;
-    let close = status[1] === "0";
+    let close = http10;
     while (lineEnd >= 0) {
       const start = lineEnd + 2;
       lineEnd = text.indexOf("\r\n", start);
@@ -324,7 +328,7 @@ class Connection {
       } else if (lower === "connection") {
         const tokens = value.toLowerCase();
         if (tokens.includes("close")) close = true;
-        else if (status[1] === "0" && tokens.includes("keep-alive")) close = false;
+        else if (http10 && tokens.includes("keep-alive")) close = false;
       }
       headers.push(name, value);
     }
@@ -339,7 +343,7 @@ class Connection {
     } else this.phase = "close";
     if (this.phase === "close") this.reusable = false;
     const handler = this.handler!;
-    handler.onHeaders(statusCode, headers, () => this.socket.resume(), status[3] ?? "");
+    handler.onHeaders(statusCode, headers, this.resumeSocket, statusLine.slice(13));
     if (this.handler !== handler) return false; // aborted from onHeaders
     if (this.phase === "idle") this.complete();
     return this.handler === handler || this.phase === "idle";
