@@ -110,6 +110,8 @@ export class ClusterMember implements MemberApi {
 
   private role: Role = "follower";
   private leaderId = 0;
+  /** awaitLeader() calls waiting for a leader, woken when the role or the known leader changes. */
+  private readonly leaderWaiters = new Set<() => void>();
   private term = 0;
   private commitIndex = 0;
   private persistedIndex = 0;
@@ -559,6 +561,8 @@ export class ClusterMember implements MemberApi {
     }
     this.role = role;
     this.leaderId = leaderId;
+    for (const wake of this.leaderWaiters) wake();
+    this.leaderWaiters.clear();
   }
 
   private apply(entries: readonly Entry[]): void {
@@ -909,7 +913,16 @@ export class ClusterMember implements MemberApi {
           "NO_LEADER",
           "no leader is known yet (election in progress); retry shortly",
         );
-      await new Promise((resolve) => setTimeout(resolve, this.config.raft.tickMs));
+      // Woken as soon as a leader is learned; the tick bounds the wait (and the deadline check).
+      await new Promise<void>((resolve) => {
+        const done = (): void => {
+          clearTimeout(timer);
+          this.leaderWaiters.delete(done);
+          resolve();
+        };
+        const timer = setTimeout(done, this.config.raft.tickMs);
+        this.leaderWaiters.add(done);
+      });
     }
   }
 
