@@ -3,7 +3,7 @@
 import type { Readable } from "node:stream";
 import type { Backend } from "./balancer.ts";
 import type { HttpProxy } from "./http-proxy.ts";
-import { type ResponseHandler, upstreamErrorCodes } from "./upstream-pool.ts";
+import { type ForwardHead, type ResponseHandler, upstreamErrorCodes } from "./upstream-pool.ts";
 
 function noop(): void {}
 
@@ -43,7 +43,14 @@ export interface ClientSide {
   readonly hasHost: boolean;
   /** The consistent-hashing key ("header:NAME", "cookie:NAME", "client-address") or null. */
   hashKey(hashKey: string): string | null;
-  respond(statusCode: number, statusText: string, rawHeaders: Buffer[] | string[]): void;
+  /** Either `rawHeaders` (every header as received, undici's Buffers or strings) or `forward`
+   * (the lines to send, hop-by-hop ones already removed) is given. */
+  respond(
+    statusCode: number,
+    statusText: string,
+    rawHeaders: Buffer[] | string[] | null,
+    forward: ForwardHead | null,
+  ): void;
   /** False when the client's buffer is full: `resume` is called once it drained. */
   write(chunk: Buffer, resume: () => void): boolean;
   end(): void;
@@ -138,9 +145,10 @@ export class Exchange implements ResponseHandler {
 
   onHeaders(
     statusCode: number,
-    rawHeaders: Buffer[] | string[],
+    rawHeaders: Buffer[] | string[] | null,
     resume: () => void,
     statusText: string,
+    forward?: ForwardHead | null,
   ): boolean {
     if (statusCode < 200) return true; // 1xx informational: the proxy answers 100-continue itself
     this.gotHeaders = true;
@@ -159,7 +167,7 @@ export class Exchange implements ResponseHandler {
     }
     this.resume = resume;
     this.responded = true;
-    this.client.respond(statusCode, statusText, rawHeaders);
+    this.client.respond(statusCode, statusText, rawHeaders, forward ?? null);
     const byClass = this.proxy.runtime(backend)?.instruments.byClass;
     const classIndex = Math.floor(statusCode / 100) - 1;
     if (byClass !== undefined && classIndex >= 0 && classIndex < byClass.length) {

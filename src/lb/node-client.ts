@@ -3,6 +3,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { ClientSide } from "./exchange.ts";
 import { clientResponseHeaders, hashKeyOf, scanRequest } from "./headers.ts";
+import { type ForwardHead, headerList } from "./upstream-pool.ts";
 
 export class NodeClient implements ClientSide {
   readonly path: string;
@@ -29,10 +30,17 @@ export class NodeClient implements ClientSide {
     return hashKeyOf(this.request, hashKey);
   }
 
-  respond(statusCode: number, statusText: string, rawHeaders: Buffer[] | string[]): void {
+  respond(
+    statusCode: number,
+    statusText: string,
+    rawHeaders: Buffer[] | string[] | null,
+    forward: ForwardHead | null,
+  ): void {
     const response = this.response;
     if (this.isDraining()) response.shouldKeepAlive = false;
-    response.writeHead(statusCode, statusText, clientResponseHeaders(rawHeaders));
+    const headers =
+      rawHeaders !== null ? clientResponseHeaders(rawHeaders) : headerList(forward!.lines, 0);
+    response.writeHead(statusCode, statusText, headers);
   }
 
   write(chunk: Buffer, resume: () => void): boolean {

@@ -19,6 +19,7 @@ import {
   parseRequestHead,
   type RequestHead,
 } from "./request-head.ts";
+import type { ForwardHead } from "./upstream-pool.ts";
 
 /** What the front end needs from the proxy (HttpProxy implements it). */
 export interface RawFrontendHost {
@@ -128,25 +129,25 @@ class RawRequest implements ClientSide {
     return cookies === null ? null : cookieValue(cookies, hashKey.slice(7));
   }
 
-  respond(statusCode: number, statusText: string, rawHeaders: Buffer[] | string[]): void {
+  respond(
+    statusCode: number,
+    statusText: string,
+    rawHeaders: Buffer[] | string[] | null,
+    forward: ForwardHead | null,
+  ): void {
     if (!this.current) return;
     const head = this.head;
     let out = `HTTP/1.1 ${statusCode} ${statusText}\r\n`;
-    let hasLength = false;
-    let listed: string | null = null;
-    for (let index = 0; index < rawHeaders.length; index += 2) {
-      const name = text(rawHeaders[index]!);
-      const value = text(rawHeaders[index + 1]!);
-      const lower = specialLengths.has(name.length) ? name.toLowerCase() : "";
-      if (hopByHopResponse.has(lower)) {
-        if (lower === "connection") listed = listed === null ? value : `${listed},${value}`;
-        continue;
-      }
-      if (lower === "content-length") hasLength = true;
-      out += `${name}: ${value}\r\n`;
+    let hasLength: boolean;
+    if (forward !== null) {
+      // The native upstream client already dropped the hop-by-hop lines: copy the rest.
+      out += forward.lines;
+      hasLength = forward.hasContentLength;
+    } else {
+      const copied = copyHeaders(rawHeaders!);
+      out += copied.lines;
+      hasLength = copied.hasContentLength;
     }
-    // Usually "keep-alive" or "close", which name no header to drop.
-    if (listed !== null && !onlyConnectionOptions.test(listed)) out = dropListed(out, listed);
     this.noBody =
       head.method === "HEAD" || statusCode === 204 || statusCode === 304 || statusCode < 200;
     let keepAlive = this.connection.keepAliveAfter(this);
@@ -230,7 +231,29 @@ class RawRequest implements ClientSide {
 
 const onlyConnectionOptions = /^[\s,]*(?:(?:keep-alive|close)[\s,]*)*$/i;
 
-/** The response head minus the headers a Connection header listed. */
+/** A header list (undici's, or the native client's when Connection names headers to drop)
+ * as lines for the client, minus hop-by-hop headers. */
+function copyHeaders(rawHeaders: Buffer[] | string[]): ForwardHead {
+  let out = "";
+  let hasContentLength = false;
+  let listed: string | null = null;
+  for (let index = 0; index < rawHeaders.length; index += 2) {
+    const name = text(rawHeaders[index]!);
+    const value = text(rawHeaders[index + 1]!);
+    const lower = specialLengths.has(name.length) ? name.toLowerCase() : "";
+    if (hopByHopResponse.has(lower)) {
+      if (lower === "connection") listed = listed === null ? value : `${listed},${value}`;
+      continue;
+    }
+    if (lower === "content-length") hasContentLength = true;
+    out += `${name}: ${value}\r\n`;
+  }
+  // Usually "keep-alive" or "close", which name no header to drop.
+  if (listed !== null && !onlyConnectionOptions.test(listed)) out = dropListed(out, listed);
+  return { lines: out, hasContentLength };
+}
+
+/** Header lines minus the headers a Connection header listed. */
 function dropListed(head: string, listed: string): string {
   const names = new Set<string>();
   for (const raw of listed.split(",")) {
@@ -238,10 +261,9 @@ function dropListed(head: string, listed: string): string {
     if (name !== "" && name !== "close" && name !== "keep-alive") names.add(name);
   }
   if (names.size === 0) return head;
-  const lines = head.split("\r\n");
-  return lines
-    .filter((line, index) => {
-      if (index === 0) return true;
+  return head
+    .split("\r\n")
+    .filter((line) => {
       const colon = line.indexOf(":");
       return colon < 0 || !names.has(line.slice(0, colon).toLowerCase());
     })

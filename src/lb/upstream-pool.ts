@@ -24,14 +24,23 @@ export interface UpstreamRequest {
   hasHost: boolean;
 }
 
+/** The upstream's header lines as they go to a client: hop-by-hop ones removed, each line
+ * ending in CRLF. */
+export interface ForwardHead {
+  lines: string;
+  hasContentLength: boolean;
+}
+
 /** Callback-style handler, the same shape as undici's (see Exchange in http-proxy.ts). */
 export interface ResponseHandler {
   onConnect(abort: (error?: Error) => void): void;
+  /** Either `rawHeaders` (every header as received) or `forward` is given. */
   onHeaders(
     statusCode: number,
-    rawHeaders: string[],
+    rawHeaders: string[] | null,
     resume: () => void,
     statusText: string,
+    forward: ForwardHead | null,
   ): boolean;
   /** `chunk` may be a view of a read buffer that is reused once this returns: copy what has to
    * outlive the call (a write that a socket did not take at once, for example). */
@@ -73,6 +82,36 @@ const decimalPattern = /^\d{1,15}$/;
 
 function isBlank(code: number): boolean {
   return code === 32 || code === 9;
+}
+
+/** Hop-by-hop response headers (RFC 9110 7.6.1): not forwarded to the client. */
+const hopByHop = new Set([
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "proxy-authenticate",
+  "proxy-authorization",
+  "te",
+  "trailer",
+  "transfer-encoding",
+  "upgrade",
+]);
+/** Lengths of the names the head parser looks at; other names are not even sliced. */
+const specialNameLengths = new Set([...hopByHop, "content-length"].map((name) => name.length));
+const connectionOptionsOnly = /^[\s,]*(?:(?:keep-alive|close)[\s,]*)*$/;
+
+/** Every header of a head as a flat [name, value, …] list; `from` is the first header line. */
+export function headerList(text: string, from: number): string[] {
+  const headers: string[] = [];
+  let start = from;
+  while (start < text.length) {
+    const found = text.indexOf("\r\n", start);
+    const end = found < 0 ? text.length : found;
+    const colon = text.indexOf(":", start);
+    headers.push(text.slice(start, colon), text.slice(colon + 1, end).trim());
+    start = end + 2;
+  }
+  return headers;
 }
 const crlf = Buffer.from("\r\n");
 const lastChunk = Buffer.from("0\r\n\r\n");
@@ -291,11 +330,16 @@ class Connection {
     const statusCode = Number(statusLine.slice(9, 12));
     if (statusCode >= 100 && statusCode < 200) return true; // interim: the proxy answers 100-continue itself
     this.clearHeadersTimer();
-    const headers: string[] = [];
     let contentLength = -1;
     let chunked = false;
     let transferEncoding = false;
     let close = http10;
+    // The lines to forward are copied as runs of the original text, skipping hop-by-hop
+    // headers; names are only sliced and lower-cased when their length could be one of those.
+    const firstHeader = lineEnd < 0 ? text.length : lineEnd + 2;
+    let forward = "";
+    let runStart = firstHeader;
+    let listsOthers = false;
     while (lineEnd >= 0) {
       const start = lineEnd + 2;
       lineEnd = text.indexOf("\r\n", start);
@@ -305,14 +349,14 @@ class Connection {
         this.fail(codedError(upstreamErrorCodes.protocol, "upstream sent a malformed header line"));
         return false;
       }
-      const name = text.slice(start, colon);
+      if (!specialNameLengths.has(colon - start)) continue;
+      const lower = text.slice(start, colon).toLowerCase();
+      if (!hopByHop.has(lower) && lower !== "content-length") continue;
       let valueStart = colon + 1;
       let valueEnd = end;
       while (valueStart < valueEnd && isBlank(text.charCodeAt(valueStart))) valueStart++;
       while (valueEnd > valueStart && isBlank(text.charCodeAt(valueEnd - 1))) valueEnd--;
       const value = text.slice(valueStart, valueEnd);
-      const lower =
-        name.length === 14 || name.length === 17 || name.length === 10 ? name.toLowerCase() : "";
       if (lower === "content-length") {
         const length = decimalPattern.test(value) ? Number(value) : Number.NaN;
         if (Number.isNaN(length) || (contentLength >= 0 && contentLength !== length)) {
@@ -322,15 +366,30 @@ class Connection {
           return false;
         }
         contentLength = length;
-      } else if (lower === "transfer-encoding") {
+        continue;
+      }
+      if (lower === "transfer-encoding") {
         transferEncoding = true;
         chunked = /(?:^|,)\s*chunked\s*$/i.test(value);
       } else if (lower === "connection") {
         const tokens = value.toLowerCase();
         if (tokens.includes("close")) close = true;
         else if (http10 && tokens.includes("keep-alive")) close = false;
+        if (!connectionOptionsOnly.test(tokens)) listsOthers = true;
       }
-      headers.push(name, value);
+      if (start > runStart) forward += text.slice(runStart, start);
+      runStart = end + 2;
+    }
+    if (runStart < text.length) forward += `${text.slice(runStart)}\r\n`;
+    if (transferEncoding && contentLength >= 0) {
+      // RFC 9112 6.3: a sign of response splitting; never pass it on.
+      this.fail(
+        codedError(
+          upstreamErrorCodes.protocol,
+          "upstream sent both Transfer-Encoding and Content-Length",
+        ),
+      );
+      return false;
     }
     if (close) this.reusable = false;
     if (this.method === "HEAD" || statusCode === 204 || statusCode === 304) this.phase = "idle";
@@ -343,7 +402,17 @@ class Connection {
     } else this.phase = "close";
     if (this.phase === "close") this.reusable = false;
     const handler = this.handler!;
-    handler.onHeaders(statusCode, headers, this.resumeSocket, statusLine.slice(13));
+    // Rare: Connection names further headers to drop; the client side filters the full list.
+    const head = listsOthers
+      ? { rawHeaders: headerList(text, firstHeader), forward: null }
+      : { rawHeaders: null, forward: { lines: forward, hasContentLength: contentLength >= 0 } };
+    handler.onHeaders(
+      statusCode,
+      head.rawHeaders,
+      this.resumeSocket,
+      statusLine.slice(13),
+      head.forward,
+    );
     if (this.handler !== handler) return false; // aborted from onHeaders
     if (this.phase === "idle") this.complete();
     return this.handler === handler || this.phase === "idle";

@@ -20,6 +20,11 @@ const scripts: Record<string, string> = {
   "/head": "HTTP/1.1 200 OK\r\ncontent-length: 1000\r\n\r\n",
   "/garbage": "SMTP ready\r\n\r\n",
   "/bad-length": "HTTP/1.1 200 OK\r\ncontent-length: 5\r\ncontent-length: 6\r\n\r\nhello!",
+  "/length-and-chunked":
+    "HTTP/1.1 200 OK\r\ncontent-length: 5\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+  "/no-headers": "HTTP/1.1 200 OK\r\n\r\n",
+  "/listed":
+    "HTTP/1.1 200 OK\r\nconnection: keep-alive, x-drop\r\nx-drop: 1\r\nkeep-alive: timeout=9\r\nx-keep: 2\r\ncontent-length: 2\r\n\r\nok",
 };
 
 let upstream: net.Server;
@@ -65,7 +70,7 @@ before(async () => {
         }
         const script = scripts[path] ?? "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n";
         socket.write(script);
-        if (path === "/close" || path === "/garbage") socket.end();
+        if (path === "/close" || path === "/garbage" || path === "/no-headers") socket.end();
       }
     });
     socket.on("error", () => socket.destroy());
@@ -149,9 +154,23 @@ for (const client of ["native", "undici"] as const) {
       assert.deepEqual(receivedBodies, ["sized body", "part one, part two", ""]);
     });
 
+    test("hop-by-hop response headers are dropped, the rest copied; a head without headers", async () => {
+      const listed = await get(lb.port, "/listed");
+      assert.equal(listed.body, "ok");
+      assert.equal(listed.headers["x-keep"], "2");
+      assert.equal(listed.headers["x-drop"], undefined);
+      assert.notEqual(listed.headers["keep-alive"], "timeout=9");
+      // No headers and no length: the body runs until the upstream closes.
+      const bare = await get(lb.port, "/no-headers");
+      assert.equal(bare.status, 200);
+      assert.equal(bare.body, "");
+    });
+
     test("a malformed upstream answer becomes 502", async () => {
       assert.equal((await get(lb.port, "/garbage")).status, 502);
       assert.equal((await get(lb.port, "/bad-length")).status, 502);
+      // Both framings at once is how responses are split: refused, not guessed at.
+      assert.equal((await get(lb.port, "/length-and-chunked")).status, 502);
       assert.equal((await get(lb.port, "/length")).body, "hello");
     });
   });
