@@ -38,7 +38,9 @@ export interface ClientSide {
   /** Request target as sent by the client. */
   readonly path: string;
   /** Flat [name, value, …] to send upstream: no hop-by-hop headers, no Content-Length. */
-  readonly headers: string[];
+  headerList(): string[];
+  /** The same as header lines ending in CRLF, when the front end has them ready; else null. */
+  readonly headLines: string | null;
   /** False for requests without a Host header (HTTP/1.0). */
   readonly hasHost: boolean;
   /** The consistent-hashing key ("header:NAME", "cookie:NAME", "client-address") or null. */
@@ -129,7 +131,8 @@ export class Exchange implements ResponseHandler {
       {
         path: this.client.path,
         method: this.method,
-        headers: this.client.headers,
+        headers: this.client.headLines === null ? this.client.headerList() : null,
+        headLines: this.client.headLines,
         body: this.body,
         contentLength: this.contentLength,
         hasHost: this.client.hasHost,

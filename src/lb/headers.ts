@@ -143,3 +143,17 @@ export function hashKeyOf(request: IncomingMessage, hashKey: string): string | n
 }
 
 export { clientAddress };
+
+/** Every header of a head as a flat [name, value, …] list; `from` is the first header line. */
+export function headerList(text: string, from: number): string[] {
+  const headers: string[] = [];
+  let start = from;
+  while (start < text.length) {
+    const found = text.indexOf("\r\n", start);
+    const end = found < 0 ? text.length : found;
+    const colon = text.indexOf(":", start);
+    headers.push(text.slice(start, colon), text.slice(colon + 1, end).trim());
+    start = end + 2;
+  }
+  return headers;
+}

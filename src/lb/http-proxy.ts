@@ -12,7 +12,7 @@ import type { Backend, Balancer } from "./balancer.ts";
 import type { LbConfig } from "./config.ts";
 import type { FailureKind } from "./controller.ts";
 import { type ClientSide, Exchange } from "./exchange.ts";
-import { hashKeyOf, scanRequest } from "./headers.ts";
+import { hashKeyOf, headerList, scanRequest } from "./headers.ts";
 import { listenOn } from "./listen.ts";
 import type { DataplaneMetrics } from "./metrics.ts";
 import { NodeClient } from "./node-client.ts";
@@ -35,7 +35,7 @@ class UndiciDispatcher implements UpstreamDispatcher {
   constructor(private readonly pool: Pool) {}
 
   dispatch(request: UpstreamRequest, handler: ResponseHandler): void {
-    let headers = request.headers;
+    let headers = request.headers ?? headerList(request.headLines!, 0);
     // undici frames Buffer bodies itself; a stream of known length needs its Content-Length.
     if (request.body !== null && !Buffer.isBuffer(request.body) && request.contentLength !== null) {
       headers = [...headers, "content-length", String(request.contentLength)];

@@ -2,12 +2,13 @@
 // raw front end hands over: Upgrade, Expect, CONNECT, unusual transfer codings).
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { ClientSide } from "./exchange.ts";
-import { clientResponseHeaders, hashKeyOf, scanRequest } from "./headers.ts";
-import { type ForwardHead, headerList } from "./upstream-pool.ts";
+import { clientResponseHeaders, hashKeyOf, headerList, scanRequest } from "./headers.ts";
+import type { ForwardHead } from "./upstream-pool.ts";
 
 export class NodeClient implements ClientSide {
   readonly path: string;
-  readonly headers: string[];
+  readonly headLines = null;
+  private readonly headers: string[];
   readonly hasHost: boolean;
   /** The Content-Length value, or null without one. */
   readonly contentLength: string | null;
@@ -24,6 +25,10 @@ export class NodeClient implements ClientSide {
     this.hasHost = scanned.hasHost;
     this.contentLength = scanned.contentLength;
     this.chunked = scanned.chunked;
+  }
+
+  headerList(): string[] {
+    return this.headers;
   }
 
   hashKey(hashKey: string): string | null {

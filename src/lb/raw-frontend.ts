@@ -12,6 +12,7 @@ import net from "node:net";
 import { Readable } from "node:stream";
 import { assert } from "./errors.ts";
 import type { ClientSide, Exchange } from "./exchange.ts";
+import { headerList } from "./headers.ts";
 import {
   cookieValue,
   handOff,
@@ -96,8 +97,9 @@ function text(item: Buffer | string): string {
 /** One request on a raw connection: the exchange's view of the client. */
 class RawRequest implements ClientSide {
   readonly path: string;
-  readonly headers: string[];
+  readonly headLines: string;
   readonly hasHost: boolean;
+  private headers: string[] | null = null;
   exchange: Exchange | null = null;
   /** The response head, held until the first body bytes or the end so both leave together. */
   private pendingHead: string | null = null;
@@ -110,7 +112,7 @@ class RawRequest implements ClientSide {
     readonly head: RequestHead,
   ) {
     this.path = head.target;
-    this.headers = head.headers;
+    this.headLines = head.lines;
     this.hasHost = head.hasHost;
   }
 
@@ -122,10 +124,16 @@ class RawRequest implements ClientSide {
     return this.connection.current === this;
   }
 
+  /** Built only when asked for (undici, consistent hashing on a header or cookie). */
+  headerList(): string[] {
+    this.headers ??= headerList(this.headLines, 0);
+    return this.headers;
+  }
+
   hashKey(hashKey: string): string | null {
     if (hashKey === "client-address") return this.connection.clientAddress;
-    if (hashKey.startsWith("header:")) return headerValue(this.headers, hashKey.slice(7));
-    const cookies = headerValue(this.headers, "cookie");
+    if (hashKey.startsWith("header:")) return headerValue(this.headerList(), hashKey.slice(7));
+    const cookies = headerValue(this.headerList(), "cookie");
     return cookies === null ? null : cookieValue(cookies, hashKey.slice(7));
   }
 

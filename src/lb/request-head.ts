@@ -5,9 +5,11 @@
 // HTTP/1.0, a missing or repeated Host on HTTP/1.1) is refused with 400 instead of guessed at.
 // What the raw front end does not implement itself (Upgrade, Expect, CONNECT, transfer codings
 // other than a lone "chunked") is marked for the node:http server.
+import { headerList } from "./headers.ts";
 
 const requestLine = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+) ([^\s\x00-\x1f\x7f]+) HTTP\/1\.([01])$/;
-const token = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** A header name at `lastIndex` (sticky): it must end where the colon is. */
+const tokenAt = /[!#$%&'*+\-.^_`|~0-9A-Za-z]+/y;
 /** Control characters other than HTAB, and CR or LF that are not part of a CRLF pair. */
 const forbidden = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|\r(?!\n)|(?<!\r)\n/;
 const decimal = /^\d{1,15}$/;
@@ -52,9 +54,9 @@ export interface RequestHead {
   target: string;
   /** 0 for HTTP/1.0, 1 for HTTP/1.1. */
   minorVersion: number;
-  /** Flat [name, value, …] for the upstream: no hop-by-hop headers, no Content-Length, with
-   * X-Forwarded-For/-Proto/-Host set by the proxy. */
-  headers: string[];
+  /** Header lines for the upstream, each ending in CRLF: no hop-by-hop headers, no
+   * Content-Length, with X-Forwarded-For/-Proto/-Host set by the proxy. */
+  lines: string;
   hasHost: boolean;
   /** -1 without a Content-Length. */
   contentLength: number;
@@ -95,7 +97,6 @@ export function parseRequestHead(
   const target = first.slice(methodEnd + 1, first.length - 9);
   if (method === "CONNECT") return handOff;
   const minorVersion = first.charCodeAt(first.length - 1) === 49 ? 1 : 0;
-  const headers: string[] = [];
   let host: string | null = null;
   let hostCount = 0;
   let connection: string | null = null;
@@ -104,6 +105,10 @@ export function parseRequestHead(
   let forwardedFor: string | null = null;
   let forwardedHost: string | null = null;
   let upgrade = false;
+  // Forwarded lines are copied as runs of the original text; only the headers the proxy acts
+  // on are sliced into strings.
+  let lines = "";
+  let runStart = lineEnd < 0 ? text.length : lineEnd + 2;
   while (lineEnd >= 0) {
     const start = lineEnd + 2;
     lineEnd = text.indexOf("\r\n", start);
@@ -117,25 +122,24 @@ export function parseRequestHead(
           : "malformed header line (expected NAME: VALUE)",
       );
     }
-    const name = text.slice(start, colon);
-    if (!token.test(name)) return bad(`malformed header name ${JSON.stringify(name)}`);
+    tokenAt.lastIndex = start;
+    if (!tokenAt.test(text) || tokenAt.lastIndex !== colon) {
+      return bad(`malformed header name ${JSON.stringify(text.slice(start, colon))}`);
+    }
+    const kind = interestingLengths.has(colon - start)
+      ? (kinds.get(text.slice(start, colon).toLowerCase()) ?? Kind.Other)
+      : Kind.Other;
+    if (kind === Kind.Other) continue;
     let valueStart = colon + 1;
     let valueEnd = end;
     while (valueStart < valueEnd && isBlank(text.charCodeAt(valueStart))) valueStart++;
     while (valueEnd > valueStart && isBlank(text.charCodeAt(valueEnd - 1))) valueEnd--;
     const value = text.slice(valueStart, valueEnd);
-    const kind = interestingLengths.has(name.length)
-      ? (kinds.get(name.toLowerCase()) ?? Kind.Other)
-      : Kind.Other;
     switch (kind) {
-      case Kind.Other:
-        headers.push(name, value);
-        break;
       case Kind.Host:
         host = value;
         hostCount++;
-        headers.push(name, value);
-        break;
+        continue; // forwarded as it is
       case Kind.Connection:
         connection = connection === null ? value : `${connection}, ${value}`;
         break;
@@ -165,7 +169,11 @@ export function parseRequestHead(
         // Other hop-by-hop headers and X-Forwarded-Proto, which the proxy sets itself.
         break;
     }
+    // Not forwarded: close the run of copied lines before this one.
+    if (start > runStart) lines += text.slice(runStart, start);
+    runStart = end + 2;
   }
+  if (runStart < text.length) lines += `${text.slice(runStart)}\r\n`;
   if (upgrade) return handOff;
   let chunked = false;
   if (transferEncoding !== null) {
@@ -190,27 +198,23 @@ export function parseRequestHead(
       }
     }
   }
-  let forwarded = headers;
   if (listed !== null) {
     // Names listed in Connection are hop-by-hop too (RFC 9110 7.6.1).
-    forwarded = [];
-    for (let index = 0; index < headers.length; index += 2) {
-      if (!listed.has(headers[index]!.toLowerCase())) {
-        forwarded.push(headers[index]!, headers[index + 1]!);
+    const kept = headerList(lines, 0);
+    lines = "";
+    for (let index = 0; index < kept.length; index += 2) {
+      if (!listed.has(kept[index]!.toLowerCase())) {
+        lines += `${kept[index]!}: ${kept[index + 1]!}\r\n`;
       }
     }
   }
-  forwarded.push(
-    "x-forwarded-for",
-    forwardedFor === null ? clientAddress : `${forwardedFor}, ${clientAddress}`,
-  );
-  forwarded.push("x-forwarded-proto", "http");
-  if (host !== null) forwarded.push("x-forwarded-host", forwardedHost ?? host);
+  lines += `x-forwarded-for: ${forwardedFor === null ? clientAddress : `${forwardedFor}, ${clientAddress}`}\r\nx-forwarded-proto: http\r\n`;
+  if (host !== null) lines += `x-forwarded-host: ${forwardedHost ?? host}\r\n`;
   return {
     method,
     target,
     minorVersion,
-    headers: forwarded,
+    lines,
     hasHost: host !== null,
     contentLength,
     chunked,

@@ -10,12 +10,16 @@ import type { Readable } from "node:stream";
 import tls from "node:tls";
 import type { UpstreamSpec } from "./config.ts";
 import { assert } from "./errors.ts";
+import { headerList } from "./headers.ts";
 
 export interface UpstreamRequest {
   method: string;
   path: string;
-  /** Flat [name, value, …]; must not contain hop-by-hop headers or Content-Length. */
-  headers: string[];
+  /** Flat [name, value, …]; must not contain hop-by-hop headers or Content-Length. Null when
+   * `headLines` carries them. */
+  headers: string[] | null;
+  /** The same as header lines, each ending in CRLF, ready to send (the raw front end's). */
+  headLines: string | null;
   /** A held body, a stream (Content-Length known or chunked) or none. */
   body: Buffer | Readable | null;
   /** The body's length when known; null streams it chunked. */
@@ -100,19 +104,6 @@ const hopByHop = new Set([
 const specialNameLengths = new Set([...hopByHop, "content-length"].map((name) => name.length));
 const connectionOptionsOnly = /^[\s,]*(?:(?:keep-alive|close)[\s,]*)*$/;
 
-/** Every header of a head as a flat [name, value, …] list; `from` is the first header line. */
-export function headerList(text: string, from: number): string[] {
-  const headers: string[] = [];
-  let start = from;
-  while (start < text.length) {
-    const found = text.indexOf("\r\n", start);
-    const end = found < 0 ? text.length : found;
-    const colon = text.indexOf(":", start);
-    headers.push(text.slice(start, colon), text.slice(colon + 1, end).trim());
-    start = end + 2;
-  }
-  return headers;
-}
 const crlf = Buffer.from("\r\n");
 const lastChunk = Buffer.from("0\r\n\r\n");
 
@@ -207,8 +198,11 @@ class Connection {
     if (this.handler !== handler) return; // aborted synchronously
     let text = `${request.method} ${request.path} HTTP/1.1\r\n`;
     const headers = request.headers;
-    for (let index = 0; index < headers.length; index += 2) {
-      text += `${headers[index]}: ${headers[index + 1]}\r\n`;
+    if (headers === null) text += request.headLines!;
+    else {
+      for (let index = 0; index < headers.length; index += 2) {
+        text += `${headers[index]}: ${headers[index + 1]}\r\n`;
+      }
     }
     if (!request.hasHost) text += `host: ${this.hostHeader}\r\n`;
     const body = request.body;

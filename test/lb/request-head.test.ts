@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { headerList } from "../../src/lb/headers.ts";
 import {
   cookieValue,
   handOff,
@@ -42,7 +43,7 @@ test("a request head becomes the upstream's header list with forwarding headers"
   assert.equal(parsed.chunked, false);
   assert.equal(parsed.keepAlive, true);
   assert.equal(parsed.hasHost, true);
-  assert.deepEqual(parsed.headers, [
+  assert.deepEqual(headerList(parsed.lines, 0), [
     "Host",
     "example.test",
     "Cookie",
@@ -56,8 +57,25 @@ test("a request head becomes the upstream's header list with forwarding headers"
     "x-forwarded-host",
     "example.test",
   ]);
-  assert.equal(headerValue(parsed.headers, "x-spaces"), "padded value");
-  assert.equal(cookieValue(headerValue(parsed.headers, "cookie")!, "session"), "xyz");
+  const list = headerList(parsed.lines, 0);
+  assert.equal(headerValue(list, "x-spaces"), "padded value");
+  assert.equal(cookieValue(headerValue(list, "cookie")!, "session"), "xyz");
+});
+
+test("without names listed in Connection, forwarded lines are the client's lines as sent", () => {
+  const parsed = head([
+    "GET / HTTP/1.1",
+    "host: h",
+    "Connection: keep-alive",
+    "X-A:  spaced\t",
+    "Content-Length: 0",
+    "x-b: 2",
+  ]);
+  assert.equal(
+    parsed.lines,
+    "host: h\r\nX-A:  spaced\t\r\nx-b: 2\r\n" +
+      "x-forwarded-for: 192.0.2.7\r\nx-forwarded-proto: http\r\nx-forwarded-host: h\r\n",
+  );
 });
 
 test("keep-alive follows the version and the Connection header", () => {
