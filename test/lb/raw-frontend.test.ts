@@ -18,6 +18,13 @@ let upstream: TestUpstream;
 
 before(async () => {
   upstream = await startUpstream("echo", (request, response) => {
+    if (request.url === "/early") {
+      // Answers before reading the request body (as an upload limit would).
+      response.writeHead(413, { "content-length": "5" });
+      response.end("early");
+      request.resume();
+      return;
+    }
     const chunks: Buffer[] = [];
     request.on("data", (chunk: Buffer) => chunks.push(chunk));
     request.on("end", () => {
@@ -255,6 +262,28 @@ test("pipelined requests are answered in order, a slow first one included", asyn
     assert.equal(echoOf(responses[1]!).body, "abc");
     // The upstream's chunked answer reaches an HTTP/1.1 client chunked.
     assert.equal(responses[2]!.headers["transfer-encoding"], "chunked");
+  } finally {
+    await lb.close();
+  }
+});
+
+test("an answer that comes before the request body ends: the rest of the body is read and the next request served", async () => {
+  const lb = await startLb({ retry: { maxBufferedBodyBytes: 1024 } });
+  try {
+    const bodyBytes = 200_000;
+    const { responses } = await converse(
+      lb.port,
+      [
+        `POST /early HTTP/1.1\r\nHost: h\r\nContent-Length: ${bodyBytes}\r\n\r\n${"a".repeat(1000)}`,
+        "b".repeat(bodyBytes - 1000),
+        "GET /after-early HTTP/1.1\r\nHost: h\r\n\r\n",
+      ],
+      { count: 2, gapMs: 150 },
+    );
+    assert.equal(responses[0]!.status, 413);
+    assert.equal(responses[0]!.body, "early");
+    assert.equal(echoOf(responses[1]!).url, "/after-early");
+    assert.equal(lb.status().inflight, 0);
   } finally {
     await lb.close();
   }
