@@ -409,21 +409,26 @@ test("client timeouts: an unfinished head gets 408, an idle kept-alive connectio
   }
 });
 
-test("Expect: 100-continue is handed to node:http and still proxied", async () => {
+test("Expect: 100-continue is handed to node:http and still proxied, after a request the raw front end served", async () => {
   const lb = await startLb();
   try {
     const { responses } = await converse(
       lb.port,
       [
+        "GET /first HTTP/1.1\r\nHost: h\r\n\r\n",
         "PUT /expect HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n",
         "data",
+        "GET /third HTTP/1.1\r\nHost: h\r\n\r\n",
       ],
-      { count: 2, gapMs: 100 },
+      { count: 4, gapMs: 100 },
     );
-    assert.equal(responses[0]!.status, 100);
-    const echo = echoOf(responses[1]!);
+    assert.equal(echoOf(responses[0]!).url, "/first");
+    assert.equal(responses[1]!.status, 100);
+    const echo = echoOf(responses[2]!);
     assert.equal(echo.body, "data");
     assert.equal(echo.headers.expect, undefined);
+    // node:http now owns the connection and serves what follows on it.
+    assert.equal(echoOf(responses[3]!).url, "/third");
   } finally {
     await lb.close();
   }
