@@ -1,7 +1,7 @@
 // The raw HTTP/1.1 front end (`frontend: raw`, the default): a net.Server whose connections are
 // parsed straight from the socket's bytes, one request at a time. Node.js' HTTP server builds an
 // IncomingMessage, a ServerResponse and header objects per request and re-serialises every
-// response; for a proxy that only copies heads through, that was about half of its CPU per
+// response; for a proxy that only copies heads through, that was about 40 % of its user CPU per
 // request. Pipelined requests are read and answered strictly in order: the next head is not even
 // parsed before the current response ended, and the bytes waiting behind it are bounded (the
 // socket is paused beyond that). Anything this front end does not implement (Upgrade/WebSocket,
@@ -12,15 +12,8 @@ import net from "node:net";
 import { Readable } from "node:stream";
 import { assert } from "./errors.ts";
 import type { ClientSide, Exchange } from "./exchange.ts";
-import { headerList } from "./headers.ts";
-import {
-  cookieValue,
-  handOff,
-  headerValue,
-  parseRequestHead,
-  type RequestHead,
-} from "./request-head.ts";
-import type { ForwardHead } from "./upstream-pool.ts";
+import { RawRequest, type RequestConnection, simpleResponse } from "./raw-request.ts";
+import { handOff, parseRequestHead, type RequestHead } from "./request-head.ts";
 
 /** What the front end needs from the proxy (HttpProxy implements it). */
 export interface RawFrontendHost {
@@ -39,36 +32,8 @@ export interface RawFrontendOptions {
 }
 
 const headEnd = Buffer.from("\r\n\r\n");
-const lastChunk = Buffer.from("0\r\n\r\n");
 /** A chunk-size line or one trailer line longer than this is refused. */
 const maxChunkLineBytes = 4096;
-/** Body chunks up to this size are copied into the same buffer as the response head, so that
- * a small response leaves in one write. */
-const coalesceBytes = 16 * 1024;
-
-const hopByHopResponse = new Set([
-  "connection",
-  "keep-alive",
-  "proxy-connection",
-  "proxy-authenticate",
-  "proxy-authorization",
-  "te",
-  "trailer",
-  "transfer-encoding",
-  "upgrade",
-]);
-
-/** Name lengths of the hop-by-hop headers and Content-Length: others are not lower-cased. */
-const specialLengths = new Set([...hopByHopResponse, "content-length"].map((name) => name.length));
-
-const statusTexts: Record<number, string> = {
-  400: "Bad Request",
-  408: "Request Timeout",
-  431: "Request Header Fields Too Large",
-  502: "Bad Gateway",
-  503: "Service Unavailable",
-  504: "Gateway Timeout",
-};
 
 enum Deadline {
   None = 0,
@@ -90,206 +55,7 @@ enum BodyMode {
   Trailers,
 }
 
-function text(item: Buffer | string): string {
-  return typeof item === "string" ? item : item.toString("latin1");
-}
-
-/** One request on a raw connection: the exchange's view of the client. */
-class RawRequest implements ClientSide {
-  readonly path: string;
-  readonly headLines: string;
-  readonly hasHost: boolean;
-  private headers: string[] | null = null;
-  exchange: Exchange | null = null;
-  /** The response head, held until the first body bytes or the end so both leave together. */
-  private pendingHead: string | null = null;
-  private headSent = false;
-  private chunkedOut = false;
-  private noBody = false;
-
-  constructor(
-    private readonly connection: RawConnection,
-    readonly head: RequestHead,
-  ) {
-    this.path = head.target;
-    this.headLines = head.lines;
-    this.hasHost = head.hasHost;
-  }
-
-  get responseStarted(): boolean {
-    return this.headSent;
-  }
-
-  private get current(): boolean {
-    return this.connection.current === this;
-  }
-
-  /** Built only when asked for (undici, consistent hashing on a header or cookie). */
-  headerList(): string[] {
-    this.headers ??= headerList(this.headLines, 0);
-    return this.headers;
-  }
-
-  hashKey(hashKey: string): string | null {
-    if (hashKey === "client-address") return this.connection.clientAddress;
-    if (hashKey.startsWith("header:")) return headerValue(this.headerList(), hashKey.slice(7));
-    const cookies = headerValue(this.headerList(), "cookie");
-    return cookies === null ? null : cookieValue(cookies, hashKey.slice(7));
-  }
-
-  respond(
-    statusCode: number,
-    statusText: string,
-    rawHeaders: Buffer[] | string[] | null,
-    forward: ForwardHead | null,
-  ): void {
-    if (!this.current) return;
-    const head = this.head;
-    let out = `HTTP/1.1 ${statusCode} ${statusText}\r\n`;
-    let hasLength: boolean;
-    if (forward !== null) {
-      // The native upstream client already dropped the hop-by-hop lines: copy the rest.
-      out += forward.lines;
-      hasLength = forward.hasContentLength;
-    } else {
-      const copied = copyHeaders(rawHeaders!);
-      out += copied.lines;
-      hasLength = copied.hasContentLength;
-    }
-    this.noBody =
-      head.method === "HEAD" || statusCode === 204 || statusCode === 304 || statusCode < 200;
-    let keepAlive = this.connection.keepAliveAfter(this);
-    if (!this.noBody && !hasLength) {
-      // The upstream's framing was chunked or until-close: chunked for HTTP/1.1 clients,
-      // until-close for HTTP/1.0 ones.
-      if (head.minorVersion === 1) {
-        this.chunkedOut = true;
-        out += "transfer-encoding: chunked\r\n";
-      } else keepAlive = false;
-    }
-    if (!keepAlive) {
-      this.connection.closeAfterResponse = true;
-      out += "connection: close\r\n\r\n";
-    } else {
-      out += head.minorVersion === 0 ? "connection: keep-alive\r\n" : "";
-      out += this.connection.frontend.keepAliveLine;
-    }
-    this.pendingHead = out;
-    this.headSent = true;
-  }
-
-  write(chunk: Buffer, resume: () => void): boolean {
-    if (!this.current || this.noBody || chunk.length === 0) return true;
-    let ok: boolean;
-    const socket = this.connection.socket;
-    const head = this.pendingHead;
-    this.pendingHead = null;
-    // Writes get their own copy of `chunk` (a view of the upstream client's reused read
-    // buffer): a small one is copied in behind the head anyway, so that both leave in one write.
-    if (this.chunkedOut) {
-      const size = `${chunk.length.toString(16)}\r\n`;
-      socket.cork();
-      socket.write(head === null ? size : head + size, "latin1");
-      socket.write(Buffer.from(chunk));
-      ok = socket.write("\r\n", "latin1");
-      socket.uncork();
-    } else if (head !== null && chunk.length <= coalesceBytes) {
-      const buffer = Buffer.allocUnsafe(head.length + chunk.length);
-      buffer.write(head, 0, "latin1");
-      chunk.copy(buffer, head.length);
-      ok = socket.write(buffer);
-    } else if (head !== null) {
-      socket.cork();
-      socket.write(head, "latin1");
-      ok = socket.write(Buffer.from(chunk));
-      socket.uncork();
-    } else ok = socket.write(Buffer.from(chunk));
-    if (!ok) socket.once("drain", resume);
-    return ok;
-  }
-
-  end(): void {
-    if (!this.current) return;
-    const socket = this.connection.socket;
-    const head = this.pendingHead;
-    this.pendingHead = null;
-    if (this.chunkedOut && !this.noBody) {
-      if (head === null) socket.write(lastChunk);
-      else socket.write(`${head}0\r\n\r\n`, "latin1");
-    } else if (head !== null) socket.write(head, "latin1");
-    this.connection.responseEnded(this);
-  }
-
-  answer(statusCode: number, message: string): void {
-    if (!this.current) return;
-    if (this.headSent) {
-      this.cut();
-      return;
-    }
-    const keepAlive = this.connection.keepAliveAfter(this);
-    if (!keepAlive) this.connection.closeAfterResponse = true;
-    this.connection.socket.write(simpleResponse(statusCode, message, keepAlive), "latin1");
-    this.connection.responseEnded(this);
-  }
-
-  cut(): void {
-    if (this.current) this.connection.socket.destroy();
-  }
-}
-
-const onlyConnectionOptions = /^[\s,]*(?:(?:keep-alive|close)[\s,]*)*$/i;
-
-/** A header list (undici's, or the native client's when Connection names headers to drop)
- * as lines for the client, minus hop-by-hop headers. */
-function copyHeaders(rawHeaders: Buffer[] | string[]): ForwardHead {
-  let out = "";
-  let hasContentLength = false;
-  let listed: string | null = null;
-  for (let index = 0; index < rawHeaders.length; index += 2) {
-    const name = text(rawHeaders[index]!);
-    const value = text(rawHeaders[index + 1]!);
-    const lower = specialLengths.has(name.length) ? name.toLowerCase() : "";
-    if (hopByHopResponse.has(lower)) {
-      if (lower === "connection") listed = listed === null ? value : `${listed},${value}`;
-      continue;
-    }
-    if (lower === "content-length") hasContentLength = true;
-    out += `${name}: ${value}\r\n`;
-  }
-  // Usually "keep-alive" or "close", which name no header to drop.
-  if (listed !== null && !onlyConnectionOptions.test(listed)) out = dropListed(out, listed);
-  return { lines: out, hasContentLength };
-}
-
-/** Header lines minus the headers a Connection header listed. */
-function dropListed(head: string, listed: string): string {
-  const names = new Set<string>();
-  for (const raw of listed.split(",")) {
-    const name = raw.trim().toLowerCase();
-    if (name !== "" && name !== "close" && name !== "keep-alive") names.add(name);
-  }
-  if (names.size === 0) return head;
-  return head
-    .split("\r\n")
-    .filter((line) => {
-      const colon = line.indexOf(":");
-      return colon < 0 || !names.has(line.slice(0, colon).toLowerCase());
-    })
-    .join("\r\n");
-}
-
-function simpleResponse(statusCode: number, message: string, keepAlive: boolean): string {
-  const body = `${message}\n`;
-  return (
-    `HTTP/1.1 ${statusCode} ${statusTexts[statusCode] ?? "Error"}\r\n` +
-    "content-type: text/plain; charset=utf-8\r\n" +
-    `content-length: ${Buffer.byteLength(body)}\r\n` +
-    (keepAlive ? "\r\n" : "connection: close\r\n\r\n") +
-    body
-  );
-}
-
-class RawConnection {
+class RawConnection implements RequestConnection {
   readonly clientAddress: string;
   /** The request being answered; the next head is parsed only after its response ended. */
   current: RawRequest | null = null;
@@ -341,6 +107,10 @@ class RawConnection {
     this.current = null;
     if (exchange && !exchange.finished) exchange.clientGone();
   };
+
+  get keepAliveLine(): string {
+    return this.frontend.keepAliveLine;
+  }
 
   /** Whether the connection may stay open after `request`'s response. */
   keepAliveAfter(request: RawRequest): boolean {
