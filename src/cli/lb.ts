@@ -27,6 +27,7 @@ interface RunFlags {
   stateFile?: string;
   seed?: string;
   upstreamClient?: string;
+  frontend?: string;
 }
 
 function collect(value: string, previous: string[] = []): string[] {
@@ -78,6 +79,7 @@ export function configFromFlags(flags: RunFlags): LbConfig {
   }
   if (flags.seed !== undefined) overrides.seed = integer("--seed", flags.seed);
   if (flags.upstreamClient !== undefined) overrides.upstreamClient = flags.upstreamClient;
+  if (flags.frontend !== undefined) overrides.frontend = flags.frontend;
   if (flags.cluster !== undefined)
     overrides.cluster = { seeds: flags.cluster.split(",").filter(Boolean) };
   if (flags.policy !== undefined) policy.type = flags.policy;
@@ -226,6 +228,7 @@ export function registerLbCommand(program: Command): void {
     )
     .option("--seed <n>", "seed for the policies' random choices")
     .option("--upstream-client <client>", "native (default) or undici")
+    .option("--frontend <frontend>", "client connections: raw (default) or node (node:http)")
     .action((flags: RunFlags) => run(flags));
 
   for (const state of ["drain", "maintenance", "ready"] as const) {
