@@ -3,7 +3,8 @@
 // client was.
 import type { IncomingMessage } from "node:http";
 
-const hopByHop = new Set([
+/** Hop-by-hop headers (RFC 9110 7.6.1), in both directions: never forwarded. */
+export const hopByHop: ReadonlySet<string> = new Set([
   "connection",
   "keep-alive",
   "proxy-connection",

@@ -3,7 +3,7 @@
 // the first body bytes (or the end), so that a small response leaves in a single write.
 import type net from "node:net";
 import type { ClientSide, Exchange } from "./exchange.ts";
-import { headerList } from "./headers.ts";
+import { headerList, hopByHop } from "./headers.ts";
 import { cookieValue, headerValue, type RequestHead } from "./request-head.ts";
 import type { ForwardHead } from "./upstream-pool.ts";
 
@@ -26,20 +26,8 @@ const lastChunk = Buffer.from("0\r\n\r\n");
  * a small response leaves in one write. */
 const coalesceBytes = 16 * 1024;
 
-const hopByHopResponse = new Set([
-  "connection",
-  "keep-alive",
-  "proxy-connection",
-  "proxy-authenticate",
-  "proxy-authorization",
-  "te",
-  "trailer",
-  "transfer-encoding",
-  "upgrade",
-]);
-
 /** Name lengths of the hop-by-hop headers and Content-Length: others are not lower-cased. */
-const specialLengths = new Set([...hopByHopResponse, "content-length"].map((name) => name.length));
+const specialLengths = new Set([...hopByHop, "content-length"].map((name) => name.length));
 
 const statusTexts: Record<number, string> = {
   400: "Bad Request",
@@ -208,7 +196,7 @@ function copyHeaders(rawHeaders: Buffer[] | string[]): ForwardHead {
     const name = text(rawHeaders[index]!);
     const value = text(rawHeaders[index + 1]!);
     const lower = specialLengths.has(name.length) ? name.toLowerCase() : "";
-    if (hopByHopResponse.has(lower)) {
+    if (hopByHop.has(lower)) {
       if (lower === "connection") listed = listed === null ? value : `${listed},${value}`;
       continue;
     }

@@ -10,7 +10,7 @@ import type { Readable } from "node:stream";
 import tls from "node:tls";
 import type { UpstreamSpec } from "./config.ts";
 import { assert } from "./errors.ts";
-import { headerList } from "./headers.ts";
+import { headerList, hopByHop } from "./headers.ts";
 
 export interface UpstreamRequest {
   method: string;
@@ -88,18 +88,6 @@ function isBlank(code: number): boolean {
   return code === 32 || code === 9;
 }
 
-/** Hop-by-hop response headers (RFC 9110 7.6.1): not forwarded to the client. */
-const hopByHop = new Set([
-  "connection",
-  "keep-alive",
-  "proxy-connection",
-  "proxy-authenticate",
-  "proxy-authorization",
-  "te",
-  "trailer",
-  "transfer-encoding",
-  "upgrade",
-]);
 /** Lengths of the names the head parser looks at; other names are not even sliced. */
 const specialNameLengths = new Set([...hopByHop, "content-length"].map((name) => name.length));
 const connectionOptionsOnly = /^[\s,]*(?:(?:keep-alive|close)[\s,]*)*$/;

@@ -115,15 +115,7 @@ export class LocalCluster {
         logPath: join(this.dir, "logs", `node-${config.id}.log`),
         pid: undefined,
       };
-      this.slots.set(config.id, {
-        node,
-        child: undefined,
-        expectedExit: false,
-        restartAttempts: 0,
-        startedAt: 0,
-        restartTimer: undefined,
-        exited: Promise.resolve(),
-      });
+      this.addSlot(config.id, node);
     }
     for (const id of this.slots.keys()) this.spawnNode(id);
   }
@@ -203,6 +195,13 @@ export class LocalCluster {
       logPath: join(this.dir, "logs", `node-${id}.log`),
       pid: undefined,
     };
+    this.addSlot(id, node);
+    this.spawnNode(id);
+    return node;
+  }
+
+  /** A slot for a node that is not running yet. */
+  private addSlot(id: number, node: Slot["node"]): void {
     this.slots.set(id, {
       node,
       child: undefined,
@@ -212,8 +211,6 @@ export class LocalCluster {
       restartTimer: undefined,
       exited: Promise.resolve(),
     });
-    this.spawnNode(id);
-    return node;
   }
 
   private hostOf(id: number): string {

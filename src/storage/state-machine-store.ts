@@ -152,6 +152,22 @@ function assertKey(key: Uint8Array): void {
   }
 }
 
+function assertValue(value: unknown): void {
+  if (!(value instanceof Uint8Array)) {
+    throw new StateMachineStoreError("INVALID_VALUE", "a state-machine value must be a Uint8Array");
+  }
+}
+
+/** A write transaction's handle is usable only inside its applyBatch body. */
+function assertTxnOpen(open: boolean): void {
+  if (!open) {
+    throw new StateMachineStoreError(
+      "TXN_CLOSED",
+      "this write transaction has ended; use the txn only inside the applyBatch body",
+    );
+  }
+}
+
 function asBuffer(bytes: Uint8Array): Buffer {
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
 }
@@ -341,14 +357,7 @@ export class StateMachineStore {
     if (this.#syncMode === "async") return this.#applyBatchAsync(appliedIndex, body);
     const db = this.#data[this.#active];
     let open = true;
-    const check = (): void => {
-      if (!open) {
-        throw new StateMachineStoreError(
-          "TXN_CLOSED",
-          "this write transaction has ended; use the txn only inside the applyBatch body",
-        );
-      }
-    };
+    const check = (): void => assertTxnOpen(open);
     const txn: StoreWriteTxn = {
       get: (key) => {
         check();
@@ -362,12 +371,7 @@ export class StateMachineStore {
       put: (key, value) => {
         check();
         assertKey(key);
-        if (!(value instanceof Uint8Array)) {
-          throw new StateMachineStoreError(
-            "INVALID_VALUE",
-            "a state-machine value must be a Uint8Array",
-          );
-        }
+        assertValue(value);
         db.putSync(asBuffer(key), asBuffer(value));
       },
       delete: (key) => {
@@ -411,14 +415,7 @@ export class StateMachineStore {
     const db = this.#data[this.#active];
     const writes = new Map<string, { key: Buffer; value: Buffer | null }>();
     let open = true;
-    const check = (): void => {
-      if (!open) {
-        throw new StateMachineStoreError(
-          "TXN_CLOSED",
-          "this write transaction has ended; use the txn only inside the applyBatch body",
-        );
-      }
-    };
+    const check = (): void => assertTxnOpen(open);
     const read = (key: Buffer): Buffer | undefined => {
       const own = writes.get(overlayKey(key));
       if (own !== undefined) return own.value ?? undefined;
@@ -432,27 +429,18 @@ export class StateMachineStore {
       },
       range: (options) => {
         check();
-        const own: OverlayEntry[] = [...writes.values()].map((write) => ({ ...write, batch: 0 }));
-        const merged = new Map<string, OverlayEntry>();
-        for (const entry of this.#overlay.sortedWithin({
-          start: SMALLEST_KEY,
-          exclusiveStart: false,
-          end: undefined,
-        }))
-          merged.set(overlayKey(entry.key), entry);
-        for (const entry of own) merged.set(overlayKey(entry.key), entry);
+        // The body's own writes over every uncommitted batch's.
+        const merged = new Map<string, OverlayEntry>(
+          this.#overlay.sorted().map((entry) => [overlayKey(entry.key), entry]),
+        );
+        for (const [name, write] of writes) merged.set(name, { ...write, batch: 0 });
         const pending = [...merged.values()].sort((a, b) => Buffer.compare(a.key, b.key));
         return readRange(db, options, undefined, pending);
       },
       put: (key, value) => {
         check();
         assertKey(key);
-        if (!(value instanceof Uint8Array)) {
-          throw new StateMachineStoreError(
-            "INVALID_VALUE",
-            "a state-machine value must be a Uint8Array",
-          );
-        }
+        assertValue(value);
         const bytes = asBuffer(key);
         writes.set(overlayKey(bytes), { key: bytes, value: asBuffer(value) });
       },
@@ -576,14 +564,7 @@ export class StateMachineStore {
     const db = this.#data[state.active];
     // Uncommitted batches as of now: the read transaction sees at least every batch whose commit
     // has been confirmed (those left the overlay), so the two together are exactly this moment.
-    const pending =
-      this.#overlay.size === 0
-        ? []
-        : this.#overlay.sortedWithin({
-            start: SMALLEST_KEY,
-            exclusiveStart: false,
-            end: undefined,
-          });
+    const pending = this.#overlay.size === 0 ? [] : this.#overlay.sorted();
     const pendingByKey = new Map(pending.map((entry) => [overlayKey(entry.key), entry]));
     const appliedIndex = this.#syncMode === "async" ? this.#appliedIndex : state.appliedIndex;
     let open = true;

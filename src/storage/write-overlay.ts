@@ -68,6 +68,11 @@ export class WriteOverlay {
     this.#batchKeys.clear();
   }
 
+  /** Every entry, in ascending byte order of key (a copy, safe to keep). */
+  sorted(): OverlayEntry[] {
+    return [...this.#entries.values()].sort((a, b) => Buffer.compare(a.key, b.key));
+  }
+
   /** The entries inside the bounds, in ascending byte order of key (a copy, safe to keep). */
   sortedWithin(bounds: OverlayRangeBounds): OverlayEntry[] {
     const out: OverlayEntry[] = [];

@@ -21,8 +21,8 @@ function freePort(): Promise<number> {
   });
 }
 
-test("a load balancer in front of three real nodes sends writes to the leader and follows a leadership transfer", async () => {
-  const directory = mkdtempSync(join(tmpdir(), "hothot-lb-real-"));
+/** Three members on free loopback ports. */
+async function threeMembers(): Promise<Array<{ id: number; peer: string; api: string }>> {
   const members: Array<{ id: number; peer: string; api: string }> = [];
   for (const id of [1, 2, 3]) {
     members.push({
@@ -31,6 +31,12 @@ test("a load balancer in front of three real nodes sends writes to the leader an
       api: `http://127.0.0.1:${await freePort()}`,
     });
   }
+  return members;
+}
+
+test("a load balancer in front of three real nodes sends writes to the leader and follows a leadership transfer", async () => {
+  const directory = mkdtempSync(join(tmpdir(), "hothot-lb-real-"));
+  const members = await threeMembers();
   const nodes: RunningNode[] = [];
   let lb: Awaited<ReturnType<typeof startTestLb>> | null = null;
   try {
@@ -109,14 +115,7 @@ function stopProcess(child: ChildProcess, signal: NodeJS.Signals): Promise<void>
 
 test("a kill -9 of the real leader process: the load balancer learns the new leader and writes go on", async () => {
   const directory = mkdtempSync(join(tmpdir(), "hothot-lb-kill-"));
-  const members: Array<{ id: number; peer: string; api: string }> = [];
-  for (const id of [1, 2, 3]) {
-    members.push({
-      id,
-      peer: `127.0.0.1:${await freePort()}`,
-      api: `http://127.0.0.1:${await freePort()}`,
-    });
-  }
+  const members = await threeMembers();
   const children = new Map<number, ChildProcess>();
   let lb: Awaited<ReturnType<typeof startTestLb>> | null = null;
   try {
