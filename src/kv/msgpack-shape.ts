@@ -16,19 +16,20 @@ export function checkMsgpackShape(
   bytes: Uint8Array,
   maxDepth = MAX_COMMAND_NESTING_DEPTH,
 ): string | undefined {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  // Runs on every node for every applied entry: no allocation beyond the depth stack.
   const pending: number[] = [1]; // values still expected at each open nesting level
+  const end = bytes.length;
   let offset = 0;
-  const need = (size: number): boolean => offset + size <= bytes.length;
   while (pending.length > 0) {
     const top = pending.length - 1;
-    if (pending[top] === 0) {
+    const remaining = pending[top]!;
+    if (remaining === 0) {
       pending.pop();
       continue;
     }
-    pending[top] = (pending[top] ?? 0) - 1;
-    if (!need(1)) return "the bytes end inside a value";
-    const type = bytes[offset++] ?? 0;
+    pending[top] = remaining - 1;
+    if (offset + 1 > end) return "the bytes end inside a value";
+    const type = bytes[offset++]!;
     let skip = 0;
     let children = 0;
     if (type <= 0x7f || type >= 0xe0 || type === 0xc0 || type === 0xc2 || type === 0xc3) {
@@ -40,56 +41,68 @@ export function checkMsgpackShape(
     } else if (type <= 0xbf) {
       skip = type & 0x1f;
     } else {
-      const lengthSize: Record<number, number> = { 196: 1, 197: 2, 198: 4, 217: 1, 218: 2, 219: 4 };
-      const fixedSize: Record<number, number> = {
-        202: 4,
-        203: 8,
-        204: 1,
-        205: 2,
-        206: 4,
-        207: 8,
-        208: 1,
-        209: 2,
-        210: 4,
-        211: 8,
-      };
-      const countSize: Record<number, [number, number]> = {
-        220: [2, 1],
-        221: [4, 1],
-        222: [2, 2],
-        223: [4, 2],
-      };
-      const byteLength = lengthSize[type];
-      const fixed = fixedSize[type];
-      const count = countSize[type];
-      if (byteLength !== undefined) {
-        if (!need(byteLength)) return "the bytes end inside a length";
-        skip = readLength(view, offset, byteLength);
-        offset += byteLength;
-      } else if (fixed !== undefined) {
-        skip = fixed;
-      } else if (count !== undefined) {
-        if (!need(count[0])) return "the bytes end inside a count";
-        children = readLength(view, offset, count[0]) * count[1];
-        offset += count[0];
-      } else {
-        return `msgpack type 0x${type.toString(16)} (an extension or reserved type) is not part of the command format`;
+      switch (type) {
+        case 0xc4: // bin 8, 16, 32
+        case 0xd9: // str 8, 16, 32
+        case 0xc5:
+        case 0xda:
+        case 0xc6:
+        case 0xdb: {
+          const size = type === 0xc4 || type === 0xd9 ? 1 : type === 0xc5 || type === 0xda ? 2 : 4;
+          if (offset + size > end) return "the bytes end inside a length";
+          skip = readLength(bytes, offset, size);
+          offset += size;
+          break;
+        }
+        case 0xcc: // uint 8 / int 8
+        case 0xd0:
+          skip = 1;
+          break;
+        case 0xcd: // uint 16 / int 16
+        case 0xd1:
+          skip = 2;
+          break;
+        case 0xca: // float 32, uint 32, int 32
+        case 0xce:
+        case 0xd2:
+          skip = 4;
+          break;
+        case 0xcb: // float 64, uint 64, int 64
+        case 0xcf:
+        case 0xd3:
+          skip = 8;
+          break;
+        case 0xdc: // array 16, array 32, map 16, map 32
+        case 0xdd:
+        case 0xde:
+        case 0xdf: {
+          const size = type === 0xdc || type === 0xde ? 2 : 4;
+          if (offset + size > end) return "the bytes end inside a count";
+          children = readLength(bytes, offset, size) * (type >= 0xde ? 2 : 1);
+          offset += size;
+          break;
+        }
+        default:
+          return `msgpack type 0x${type.toString(16)} (an extension or reserved type) is not part of the command format`;
       }
     }
-    if (!need(skip)) return "the bytes end inside a value";
+    if (offset + skip > end) return "the bytes end inside a value";
     offset += skip;
     if (children > 0) {
-      if (children > bytes.length - offset)
-        return "a container declares more values than there are bytes";
+      if (children > end - offset) return "a container declares more values than there are bytes";
       if (pending.length > maxDepth) return `values nest deeper than ${maxDepth} levels`;
       pending.push(children);
     }
   }
-  return offset === bytes.length ? undefined : "bytes follow the command";
+  return offset === end ? undefined : "bytes follow the command";
 }
 
-function readLength(view: DataView, offset: number, size: number): number {
-  if (size === 1) return view.getUint8(offset);
-  if (size === 2) return view.getUint16(offset);
-  return view.getUint32(offset);
+/** A big-endian unsigned length of 1, 2 or 4 bytes. */
+function readLength(bytes: Uint8Array, offset: number, size: number): number {
+  if (size === 1) return bytes[offset]!;
+  if (size === 2) return (bytes[offset]! << 8) | bytes[offset + 1]!;
+  return (
+    bytes[offset]! * 0x1000000 +
+    ((bytes[offset + 1]! << 16) | (bytes[offset + 2]! << 8) | bytes[offset + 3]!)
+  );
 }

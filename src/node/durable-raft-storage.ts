@@ -16,6 +16,7 @@ import {
   type LogEntry,
   type LogStore,
 } from "../storage/index.ts";
+import { RecentEntries } from "./recent-entries.ts";
 
 /** Membership with the addresses of every member, as stored in snapshots and the hard state. */
 export interface Membership {
@@ -65,6 +66,9 @@ function fromLogEntry(entry: LogEntry): Entry {
 }
 
 export class DurableRaftStorage implements RaftStorage {
+  /** The newest entries, so that reading them back right after the append skips the disk. */
+  readonly recent = new RecentEntries();
+
   constructor(
     private readonly log: LogStore,
     private readonly hardStateStore: HardStateStore,
@@ -87,6 +91,14 @@ export class DurableRaftStorage implements RaftStorage {
 
   entries(lo: number, hi: number, maxBytes: number): Entry[] {
     this.check(lo, hi - 1);
+    const cached = this.recent.slice(lo, hi, maxBytes);
+    if (cached !== undefined) {
+      // The window and the log must agree; if they ever did not, the log is the truth.
+      const last = cached[cached.length - 1]!;
+      if (cached[0]!.term === this.log.term(lo) && last.term === this.log.term(last.index))
+        return cached;
+      this.recent.clear();
+    }
     return this.log.entries(lo, hi, maxBytes).map(fromLogEntry);
   }
 

@@ -68,8 +68,18 @@ import { type SnapshotEnvelope, SnapshotTransfer } from "./snapshot-transfer.ts"
 
 type Envelope = { readonly k: "raft"; readonly m: Message } | SnapshotEnvelope;
 
+/** A request relayed to the leader by a node that does not lead. */
+interface ForwardRequest {
+  method: string;
+  path: string;
+  body?: string | Uint8Array;
+  contentType?: string;
+}
+
 interface PendingProposal {
   readonly term: number;
+  /** When the write is answered TIMEOUT (swept on each tick; proposals are in deadline order). */
+  readonly deadlineMs: number;
   readonly resolve: (result: CommandResult | undefined) => void;
   readonly reject: (error: Error) => void;
 }
@@ -104,6 +114,7 @@ export class ClusterMember implements MemberApi {
   private readonly config: NodeConfig;
   private readonly logger: Logger;
   private readonly raft: RaftNode;
+  private readonly raftStorage: DurableRaftStorage;
   private readonly transport: PeerTransport<Envelope>;
   private readonly snapshotTransfer: SnapshotTransfer;
   private readonly forwarder = new Agent({ connections: 32, keepAliveTimeout: 4000 });
@@ -181,6 +192,7 @@ export class ClusterMember implements MemberApi {
       () => this.snapshotState,
       () => this.kv.appliedIndex(),
     );
+    this.raftStorage = storage;
     this.raft = new RaftNode({
       id: this.id,
       storage,
@@ -359,6 +371,7 @@ export class ClusterMember implements MemberApi {
     this.tickTimer = setInterval(() => {
       this.raft.tick();
       this.expireReadRounds();
+      this.expireProposals();
       this.schedule();
     }, this.config.raft.tickMs);
     // A single-voter cluster elects itself at once; larger ones wait for the (short) first timeout.
@@ -454,8 +467,10 @@ export class ClusterMember implements MemberApi {
       if (first.index < this.log.nextIndex()) {
         // A conflicting suffix from an old leader; queued before the append, in order.
         void this.log.truncate(first.index).catch(() => {});
+        this.raftStorage.recent.forgetFrom(first.index);
       }
       written = this.log.append(ready.entries.map(toLogEntry));
+      this.raftStorage.recent.remember(ready.entries);
     }
 
     // 3. ...and meanwhile apply the committed entries that are already durable here, answering
@@ -624,6 +639,7 @@ export class ClusterMember implements MemberApi {
     } finally {
       await reader.close();
     }
+    this.raftStorage.recent.clear();
     await this.log.alignToSnapshot(index, term);
     const membership = info.membership as unknown as Membership;
     this.snapshotState = { index, term, membership };
@@ -772,7 +788,7 @@ export class ClusterMember implements MemberApi {
     // This member's view of its role lags the core by one Ready. A core that is no longer
     // leader would forward the proposal to the new leader, where it may commit: only a core
     // that still leads may take it, so that NO_LEADER always means "nothing was written".
-    if (this.raft.status().role !== "leader") {
+    if (this.raft.role !== "leader") {
       throw new NodeError(
         "NO_LEADER",
         "this node is no longer the leader; nothing was written, retry",
@@ -791,29 +807,25 @@ export class ClusterMember implements MemberApi {
       await this.waitFor(this.persistWaiters, proposed.index, () => this.persistedIndex, timeoutMs);
       return { index: proposed.index, committed: false };
     }
+    const deadlineMs = performance.now() + timeoutMs;
+    // An index proposed in an earlier term of this node's leadership was overwritten by
+    // another leader's entry: that write can no longer commit.
+    const overwritten = this.pending.get(proposed.index);
+    if (overwritten) {
+      this.pending.delete(proposed.index);
+      overwritten.reject(
+        new NodeError(
+          "NO_LEADER",
+          "leadership changed before the write committed; it was not applied, retry",
+        ),
+      );
+    }
     const result = await new Promise<CommandResult | undefined>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.pending.delete(proposed.index);
-        reject(
-          new NodeError(
-            "TIMEOUT",
-            `the write was not applied within ${timeoutMs} ms; it may or may not take effect`,
-          ),
-        );
-      }, timeoutMs);
-      this.pending.set(proposed.index, {
-        term: proposed.term,
-        resolve: (value) => {
-          clearTimeout(timer);
-          resolve(value);
-        },
-        reject: (error) => {
-          clearTimeout(timer);
-          reject(error);
-        },
-      });
+      this.pending.set(proposed.index, { term: proposed.term, deadlineMs, resolve, reject });
     });
-    return { ...(result ? { result } : {}), index: proposed.index, committed: true };
+    return result
+      ? { result, index: proposed.index, committed: true }
+      : { index: proposed.index, committed: true };
   }
 
   private waitFor(
@@ -851,12 +863,11 @@ export class ClusterMember implements MemberApi {
   }
 
   /** Run `local` on the leader, or forward the client's request to the leader and relay its answer. */
-  private async leaderOr<T>(
-    local: () => Promise<T>,
-    forward: { method: string; path: string; body?: string | Uint8Array; contentType?: string },
-  ): Promise<T> {
+  private async leaderOr<T>(local: () => Promise<T>, describe: () => ForwardRequest): Promise<T> {
     const leaderApi = await this.awaitLeader();
     if (leaderApi === undefined) return local();
+    // Built only when forwarding: a base64 copy of every value on the leader would be waste.
+    const forward = describe();
     const headers: Record<string, string> = { "x-hothot-forwarded": String(this.id) };
     if (forward.contentType) headers["content-type"] = forward.contentType;
     if (this.config.token) headers.authorization = `Bearer ${this.config.token}`;
@@ -935,12 +946,12 @@ export class ClusterMember implements MemberApi {
         const result = expectResult(outcome.result, "put");
         return { revision: result.revision, committed: true };
       },
-      {
+      () => ({
         method: "PUT",
         path: `/v1/kv/${encodeURIComponent(key)}?encoding=base64&durability=${durability}`,
         body: Buffer.from(value).toString("base64"),
         contentType: "text/plain",
-      },
+      }),
     );
     this.metrics.proposalSeconds.observe((performance.now() - started) / 1000);
     return answer;
@@ -955,7 +966,10 @@ export class ClusterMember implements MemberApi {
         const result = expectResult(outcome.result, "delete");
         return { deleted: result.deleted, revision: result.revision, committed: true };
       },
-      { method: "DELETE", path: `/v1/kv/${encodeURIComponent(key)}?durability=${durability}` },
+      () => ({
+        method: "DELETE",
+        path: `/v1/kv/${encodeURIComponent(key)}?durability=${durability}`,
+      }),
     );
   }
 
@@ -978,12 +992,12 @@ export class ClusterMember implements MemberApi {
           }),
         };
       },
-      {
+      () => ({
         method: "POST",
         path: `/v1/txn?durability=${durability}`,
         body: JSON.stringify(request),
         contentType: "application/json",
-      },
+      }),
     ).then((answer) => normalizeForwardedTxn(answer, request));
   }
 
@@ -1032,6 +1046,22 @@ export class ClusterMember implements MemberApi {
     }
     const round: ReadRound = { context, waiters: this.readQueue.splice(0), startedAt: Date.now() };
     this.readRounds.set(context, round);
+  }
+
+  /** Answers TIMEOUT to writes past their deadline; they may still take effect. */
+  private expireProposals(): void {
+    if (this.pending.size === 0) return;
+    const now = performance.now();
+    for (const [index, pending] of this.pending) {
+      if (pending.deadlineMs > now) break;
+      this.pending.delete(index);
+      pending.reject(
+        new NodeError(
+          "TIMEOUT",
+          `the write was not applied within ${this.config.limits.requestTimeoutMs} ms; it may or may not take effect`,
+        ),
+      );
+    }
   }
 
   private expireReadRounds(): void {
@@ -1170,12 +1200,15 @@ export class ClusterMember implements MemberApi {
   async transferLeadership(to: number): Promise<{ leaderId: number }> {
     const leaderApi = await this.awaitLeader();
     if (leaderApi !== undefined) {
-      return this.leaderOr(async () => ({ leaderId: to }), {
-        method: "POST",
-        path: "/v1/admin/transfer-leadership",
-        body: JSON.stringify({ to }),
-        contentType: "application/json",
-      });
+      return this.leaderOr(
+        async () => ({ leaderId: to }),
+        () => ({
+          method: "POST",
+          path: "/v1/admin/transfer-leadership",
+          body: JSON.stringify({ to }),
+          contentType: "application/json",
+        }),
+      );
     }
     if (to === this.id) return { leaderId: this.id };
     try {
@@ -1206,7 +1239,7 @@ export class ClusterMember implements MemberApi {
     await this.leaderOr(
       async () => {
         this.assertRunning();
-        if (this.raft.status().role !== "leader") {
+        if (this.raft.role !== "leader") {
           throw new NodeError(
             "NO_LEADER",
             "this node is no longer the leader; nothing was changed, retry",
@@ -1230,7 +1263,7 @@ export class ClusterMember implements MemberApi {
         );
         return {};
       },
-      { ...forward, ...(forward.body ? { contentType: "application/json" } : {}) },
+      () => ({ ...forward, ...(forward.body ? { contentType: "application/json" } : {}) }),
     );
   }
 

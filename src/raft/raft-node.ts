@@ -17,6 +17,7 @@ import {
   RaftError,
   type RaftNodeApi,
   type Ready,
+  type Role,
   type SoftState,
   type Status,
 } from "./types.ts";
@@ -190,6 +191,11 @@ export class RaftNode implements RaftNodeApi {
     if (o.appliedTo > 0) log.appliedTo(o.appliedTo);
     if (o.committedBytes > 0 && this.raft.role === "leader")
       this.raft.reduceUncommittedBytes(o.committedBytes);
+  }
+
+  /** The core's role right now (status() without its copies, for per-request checks). */
+  get role(): Role {
+    return this.raft.role;
   }
 
   status(): Status {
