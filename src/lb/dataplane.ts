@@ -1,6 +1,7 @@
 // One proxying process's worth of state: the balancer, the proxy (HTTP or TCP) and its metrics.
 // In single-process mode it lives beside the controller; with workers, each worker has one and
 // receives the controller's snapshots over IPC.
+import type net from "node:net";
 import { Balancer, type Snapshot } from "./balancer.ts";
 import type { LbConfig } from "./config.ts";
 import { type FailureReporter, HttpProxy } from "./http-proxy.ts";
@@ -41,6 +42,15 @@ export class Dataplane {
 
   listen(host: string, port: number): Promise<number> {
     return this.proxy.listen(host, port);
+  }
+
+  /** Worker processes: serve connections the primary hands over instead of listening. */
+  serveAdopted(): void {
+    if (this.proxy instanceof HttpProxy) this.proxy.serveAdopted();
+  }
+
+  adopt(socket: net.Socket): void {
+    this.proxy.adopt(socket);
   }
 
   close(): Promise<void> {

@@ -7,7 +7,8 @@ export type LbErrorCode =
   | "LB_UNKNOWN_UPSTREAM"
   | "LB_ADMIN_REQUEST_FAILED"
   | "LB_STATE_FILE_INVALID"
-  | "LB_LISTEN_FAILED";
+  | "LB_LISTEN_FAILED"
+  | "LB_WORKER_FAILED";
 
 export class LbError extends Error {
   readonly code: LbErrorCode;

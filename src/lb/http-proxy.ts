@@ -81,6 +81,8 @@ export class HttpProxy implements RawFrontendHost {
   private draining = false;
   private drainWaiters: Array<() => void> = [];
   private readonly upgrades = new Set<Duplex>();
+  /** Connections handed over by the primary (node front end; the raw one counts its own). */
+  private adopted = 0;
 
   constructor(
     private readonly config: LbConfig,
@@ -202,6 +204,34 @@ export class HttpProxy implements RawFrontendHost {
     this.server.emit("listening");
     this.raw.startSweep();
     return bound;
+  }
+
+  /** Worker processes: the primary accepts and hands each connection to one worker in turn
+   * (see load-balancer.ts), so this proxy never listens; it serves what `adopt` gives it. */
+  serveAdopted(): void {
+    // As in listen(): connection tracking of the node:http server starts with 'listening'.
+    this.server.emit("listening");
+    this.raw?.startSweep();
+  }
+
+  /** A client connection accepted by the primary. */
+  adopt(socket: net.Socket): void {
+    // What the proxy's own servers would have set on a connection they accepted.
+    socket.allowHalfOpen = true;
+    if (this.raw !== null) {
+      this.raw.accept(socket);
+      return;
+    }
+    if (this.draining || this.adopted >= this.config.limits.maxClientConnections) {
+      socket.destroy();
+      return;
+    }
+    this.adopted++;
+    socket.once("close", () => {
+      this.adopted--;
+    });
+    socket.setNoDelay(true);
+    this.server.emit("connection", socket);
   }
 
   /** Stops accepting, lets in-flight requests finish (up to drainMs), then closes everything. */

@@ -1,6 +1,7 @@
 // Assembles a running load balancer from a validated configuration: the controller (verdicts),
 // one data plane in this process or N worker processes, and the admin endpoint.
 import cluster, { type Worker } from "node:cluster";
+import net from "node:net";
 import { fileURLToPath } from "node:url";
 import {
   AggregatorRegistry,
@@ -15,6 +16,7 @@ import { Controller, type ControllerStatus, type FailureKind } from "./controlle
 import { Dataplane } from "./dataplane.ts";
 import { LbError } from "./errors.ts";
 import type { Probe } from "./health-checker.ts";
+import { listenOn } from "./listen.ts";
 import type { RandomSource } from "./random.ts";
 
 export interface StartOptions {
@@ -47,10 +49,13 @@ type AdminServerStatus = () => ControllerStatus & {
 /** IPC between the primary and its workers. */
 export type PrimaryMessage =
   | { type: "lb:snapshot"; snapshot: Snapshot }
-  | { type: "lb:metrics"; requestId: number };
+  | { type: "lb:metrics"; requestId: number }
+  /** Carries a client connection's socket (the primary accepts for all workers). */
+  | { type: "lb:connection" };
 export type WorkerMessage =
   | { type: "lb:ready" }
-  | { type: "lb:listening"; port: number }
+  /** The worker has its first verdicts and serves the connections it is handed. */
+  | { type: "lb:accepting" }
   | { type: "lb:failures"; name: string; kind: FailureKind }
   | {
       type: "lb:metrics";
@@ -171,10 +176,40 @@ function workerEntry(): string {
   return self.replace(/load-balancer\.(ts|js)$/, "worker-main.$1");
 }
 
-/** Forks `config.workers` processes that share the listening socket. The primary keeps the
- * controller, so every worker applies the same verdicts. */
+/** Forks `config.workers` processes. The primary listens and hands each new connection to the
+ * next worker in turn; it keeps the controller, so every worker applies the same verdicts. */
 async function startWorkers(config: LbConfig, controller: Controller): Promise<Plane> {
   if (!cluster.isPrimary) throw new Error("startWorkers must run in the primary process");
+  // Strict turns rather than node:cluster's round robin, which gives a connection to whichever
+  // worker acknowledged its previous one first: under load that left one worker with up to
+  // 1.5 times the connections of the other, and the clients on it with the longer waits.
+  const accepting: Worker[] = [];
+  let turn = 0;
+  const acceptor = net.createServer({ pauseOnConnect: true }, (socket) => {
+    socket.on("error", () => socket.destroy());
+    if (accepting.length === 0) {
+      socket.destroy();
+      return;
+    }
+    turn = (turn + 1) % accepting.length;
+    let worker = accepting[turn]!;
+    // A worker whose IPC channel closed is about to exit: pass it over.
+    for (let step = 1; step < accepting.length && !worker.isConnected(); step++) {
+      worker = accepting[(turn + step) % accepting.length]!;
+    }
+    // The socket is closed in this process once sent; a send that failed (the worker is gone)
+    // leaves it to be closed here.
+    worker.send({ type: "lb:connection" } satisfies PrimaryMessage, socket, (error) => {
+      if (error) socket.destroy();
+    });
+  });
+  acceptor.maxConnections = config.limits.maxClientConnections * config.workers;
+  let port: number;
+  try {
+    port = await listenOn(acceptor, config.listen.host, config.listen.port);
+  } catch (error) {
+    throw listenError(config, error);
+  }
   cluster.setupPrimary({ exec: workerEntry(), execArgv: process.execArgv, silent: false });
   const workers: Worker[] = [];
   const pending = new Map<
@@ -183,7 +218,7 @@ async function startWorkers(config: LbConfig, controller: Controller): Promise<P
   >();
   let nextRequestId = 1;
   let exiting = false;
-  const ports: Promise<number>[] = [];
+  const started: Promise<void>[] = [];
   // Messages sent before a worker has installed its handler are lost, so a worker gets
   // snapshots only after it said it is ready (and then the latest one at once).
   const ready = new Set<Worker>();
@@ -192,18 +227,20 @@ async function startWorkers(config: LbConfig, controller: Controller): Promise<P
   // crash loop shows up as an error instead of burning CPU.
   const maxRestartsPerMinute = 10;
   const restarts: number[] = [];
-  const fork = (index: number): Promise<number> => {
+  const fork = (index: number): Promise<void> => {
     const worker = cluster.fork({
       HOTHOT_LB_CONFIG: JSON.stringify(config),
       HOTHOT_LB_WORKER_INDEX: String(index),
     });
     workers[index] = worker;
-    let listening = false;
-    const port = new Promise<number>((resolve, reject) => {
+    let serving = false;
+    const start = new Promise<void>((resolve, reject) => {
       worker.once("exit", (code) => {
         ready.delete(worker);
-        if (!listening) {
-          reject(new Error(`worker ${index} exited with code ${code} before listening`));
+        const at = accepting.indexOf(worker);
+        if (at >= 0) accepting.splice(at, 1);
+        if (!serving) {
+          reject(new Error(`worker ${index} exited with code ${code} before serving`));
           return;
         }
         if (exiting) return;
@@ -228,9 +265,10 @@ async function startWorkers(config: LbConfig, controller: Controller): Promise<P
           ready.add(worker);
           if (latest)
             worker.send({ type: "lb:snapshot", snapshot: latest } satisfies PrimaryMessage);
-        } else if (message.type === "lb:listening") {
-          listening = true;
-          resolve(message.port);
+        } else if (message.type === "lb:accepting") {
+          serving = true;
+          if (!exiting && worker.isConnected()) accepting.push(worker);
+          resolve();
         } else if (message.type === "lb:failures") {
           controller.reportFailures(message.name, message.kind);
         } else if (message.type === "lb:metrics") {
@@ -242,9 +280,9 @@ async function startWorkers(config: LbConfig, controller: Controller): Promise<P
         }
       });
     });
-    return port;
+    return start;
   };
-  for (let index = 0; index < config.workers; index++) ports.push(fork(index));
+  for (let index = 0; index < config.workers; index++) started.push(fork(index));
   const unsubscribe = controller.subscribe((snapshot) => {
     latest = snapshot;
     for (const worker of ready) {
@@ -252,15 +290,17 @@ async function startWorkers(config: LbConfig, controller: Controller): Promise<P
         worker.send({ type: "lb:snapshot", snapshot } satisfies PrimaryMessage);
     }
   });
-  let port: number;
   try {
-    const all = await Promise.all(ports);
-    port = all[0]!;
+    await Promise.all(started);
   } catch (error) {
     exiting = true;
     unsubscribe();
+    acceptor.close();
     for (const worker of workers) worker.process.kill("SIGKILL");
-    throw listenError(config, error);
+    throw new LbError(
+      "LB_WORKER_FAILED",
+      `a worker process failed to start: ${(error as Error).message}; see its output above`,
+    );
   }
   let lastGather: WorkerMessage[] = [];
   const gather = async (): Promise<WorkerMessage[]> => {
@@ -313,6 +353,8 @@ async function startWorkers(config: LbConfig, controller: Controller): Promise<P
     },
     async close() {
       exiting = true;
+      accepting.length = 0;
+      const stopped = new Promise<void>((resolve) => acceptor.close(() => resolve()));
       clearInterval(refresher);
       unsubscribe();
       await Promise.all(
@@ -337,6 +379,7 @@ async function startWorkers(config: LbConfig, controller: Controller): Promise<P
             }),
         ),
       );
+      await stopped;
     },
   };
 }

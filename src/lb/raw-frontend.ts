@@ -460,15 +460,22 @@ export class RawFrontend {
     readonly httpServer: http.Server,
     readonly options: RawFrontendOptions,
   ) {
-    this.server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
-      if (this.host.isDraining) {
-        socket.destroy();
-        return;
-      }
-      this.connections.add(new RawConnection(socket, this));
-    });
+    this.server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) =>
+      this.accept(socket),
+    );
     this.server.maxConnections = options.maxClientConnections;
     this.keepAliveLine = `keep-alive: timeout=${Math.floor(options.clientKeepAliveMs / 1000)}\r\n\r\n`;
+  }
+
+  /** Serves a client connection: one the server accepted, or one a worker was handed by the
+   * primary (which accepts for all workers). */
+  accept(socket: net.Socket): void {
+    if (this.host.isDraining || this.connections.size >= this.options.maxClientConnections) {
+      socket.destroy();
+      return;
+    }
+    socket.setNoDelay(true);
+    this.connections.add(new RawConnection(socket, this));
   }
 
   /** Starts the timeout sweep: one timer for all connections, cheaper than timers per request. */

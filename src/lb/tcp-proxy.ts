@@ -32,6 +32,17 @@ export class TcpProxy {
     return listenOn(this.server, host, port);
   }
 
+  /** A client connection accepted by the primary (worker processes never listen). */
+  adopt(socket: net.Socket): void {
+    // Like the server's own (pauseOnConnect): no bytes are read before an upstream is connected.
+    socket.pause();
+    if (this.draining || this.connections.size >= this.config.limits.maxClientConnections) {
+      socket.destroy();
+      return;
+    }
+    this.accept(socket);
+  }
+
   /** Stops accepting; open connections get drainMs to end on their own. */
   async close(): Promise<void> {
     this.draining = true;

@@ -1,5 +1,6 @@
 // Entry point of a worker process (node:cluster). It proxies traffic and applies the primary's
 // verdict snapshots; it never decides health or ejection itself.
+import net from "node:net";
 import type { LbConfig } from "./config.ts";
 import { Dataplane } from "./dataplane.ts";
 import type { PrimaryMessage, WorkerMessage } from "./load-balancer.ts";
@@ -18,8 +19,10 @@ let firstSnapshot: () => void = () => undefined;
 const configured = new Promise<void>((resolve) => {
   firstSnapshot = resolve;
 });
-process.on("message", (message: PrimaryMessage) => {
-  if (message.type === "lb:snapshot") {
+process.on("message", (message: PrimaryMessage, handle: unknown) => {
+  if (message.type === "lb:connection") {
+    if (handle instanceof net.Socket) dataplane.adopt(handle);
+  } else if (message.type === "lb:snapshot") {
     dataplane.apply(message.snapshot);
     firstSnapshot();
   } else if (message.type === "lb:metrics") {
@@ -40,7 +43,11 @@ process.on("SIGINT", () => undefined);
 process.on("SIGTERM", () => void dataplane.close().finally(() => process.exit(0)));
 process.on("disconnect", () => void dataplane.close().finally(() => process.exit(0)));
 send({ type: "lb:ready" });
-// Accepting before the first verdicts arrive would answer every request with 503.
+// Serving before the first verdicts arrive would answer every request with 503.
 await configured;
-const port = await dataplane.listen(config.listen.host, config.listen.port);
-send({ type: "lb:listening", port });
+// The primary listens and hands each new connection to the workers in turn: Node.js' own
+// round robin skips a worker that has not yet acknowledged its last connection, which left
+// one worker with up to half again as many connections as the other (and their clients with
+// the longer waits).
+dataplane.serveAdopted();
+send({ type: "lb:accepting" });
