@@ -106,10 +106,27 @@ export function createHttpApi(options: HttpApiOptions): Server {
   return server;
 }
 
+const ROUTES = new Set([
+  "/v1/kv",
+  "/v1/txn",
+  "/v1/status",
+  "/v1/health",
+  "/v1/health/leader",
+  "/v1/health/replica",
+  "/v1/events",
+  "/metrics",
+  "/v1/admin/bootstrap",
+  "/v1/admin/digest",
+  "/v1/admin/transfer-leadership",
+  "/v1/admin/members",
+]);
+
+/** The metrics label of a path: a route template, or "unmatched" (never the raw path, which a
+ * client could vary without bound). */
 function routeName(pathname: string): string {
   if (pathname.startsWith("/v1/kv/")) return "/v1/kv/{key}";
   if (pathname.startsWith("/v1/admin/members/")) return "/v1/admin/members/{id}";
-  return pathname;
+  return ROUTES.has(pathname) ? pathname : "unmatched";
 }
 
 async function handle(context: RouteContext, options: HttpApiOptions): Promise<void> {

@@ -32,14 +32,33 @@ export async function startNode(
   logger = createLogger(config),
 ): Promise<RunningNode> {
   const member = await ClusterMember.open({ config, secret: resolveSecret(config), logger });
+  // Bounded anyway (routes are templates), but a cache must never grow without limit.
+  const MAX_LABEL_SETS = 1024;
+  const requestCounters = new Map<string, { inc(): void }>();
+  const requestHistograms = new Map<string, { observe(value: number): void }>();
   const server = createHttpApi({
     member,
     maxKeyBytes: config.limits.maxKeyBytes,
     maxValueBytes: config.limits.maxValueBytes,
     ...(config.token ? { token: config.token } : {}),
     onRequest: (route, method, status, durationMs) => {
-      member.metrics.requests.inc({ route, method, status: String(status) });
-      member.metrics.requestSeconds.observe({ route }, durationMs / 1000);
+      // Labelled children are looked up once: prom-client hashes the label object on every
+      // inc/observe, a measurable cost at tens of thousands of requests per second.
+      const key = `${route} ${method} ${status}`;
+      let counter = requestCounters.get(key);
+      if (counter === undefined) {
+        if (requestCounters.size >= MAX_LABEL_SETS) requestCounters.clear();
+        counter = member.metrics.requests.labels({ route, method, status: String(status) });
+        requestCounters.set(key, counter);
+      }
+      counter.inc();
+      let histogram = requestHistograms.get(route);
+      if (histogram === undefined) {
+        if (requestHistograms.size >= MAX_LABEL_SETS) requestHistograms.clear();
+        histogram = member.metrics.requestSeconds.labels({ route });
+        requestHistograms.set(route, histogram);
+      }
+      histogram.observe(durationMs / 1000);
     },
   });
   await member.start();

@@ -222,6 +222,34 @@ test("unknown routes and wrong methods get 404 and 405 with Allow", async () => 
   assert.equal(wrong.headers.get("allow"), "GET");
 });
 
+test("request metrics label routes by template, never by the raw path", async () => {
+  const seen: string[] = [];
+  const counted = createHttpApi({
+    member,
+    maxKeyBytes: 16,
+    maxValueBytes: 64,
+    onRequest: (route, method, status) => seen.push(`${method} ${route} ${status}`),
+  });
+  const root = await listen(counted);
+  try {
+    await call("/v2/things-1", {}, root);
+    await call("/v2/things-2", {}, root);
+    await call("/v1/kv/some-key", {}, root);
+    await call("/v1/status", {}, root);
+    await call("/v1/kv/a/../b", {}, root);
+  } finally {
+    counted.closeAllConnections();
+    counted.close();
+  }
+  assert.deepEqual(seen.slice().sort(), [
+    "GET /v1/kv/{key} 404",
+    "GET /v1/kv/{key} 404",
+    "GET /v1/status 200",
+    "GET unmatched 404",
+    "GET unmatched 404",
+  ]);
+});
+
 test("NO_LEADER is 503 and retryable; OVERLOADED carries Retry-After", async () => {
   member.failWith = new NodeError("NO_LEADER", "no leader yet; retry");
   const noLeader = await call("/v1/kv/x", { method: "PUT", body: "1" });
