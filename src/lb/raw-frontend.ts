@@ -14,6 +14,7 @@ import { assert } from "./errors.ts";
 import type { ClientSide, Exchange } from "./exchange.ts";
 import { RawRequest, type RequestConnection, simpleResponse } from "./raw-request.ts";
 import { handOff, parseRequestHead, type RequestHead } from "./request-head.ts";
+import { owned, readIntoSharedBuffer } from "./shared-read.ts";
 
 /** What the front end needs from the proxy (HttpProxy implements it). */
 export interface RawFrontendHost {
@@ -75,6 +76,7 @@ class RawConnection implements RequestConnection {
   private requestStartedAt = 0;
   private paused = false;
   private gone = false;
+  private handedOff = false;
 
   constructor(
     readonly socket: net.Socket,
@@ -84,13 +86,25 @@ class RawConnection implements RequestConnection {
     this.clientAddress = address.startsWith("::ffff:") ? address.slice(7) : address;
     this.requestStartedAt = frontend.clockMs;
     this.deadlineAt = frontend.deadlineFor(frontend.options.clientHeadersMs);
-    socket.on("data", this.onData);
+    // Bytes arrive in a buffer shared by all connections where Node.js allows it (see
+    // shared-read.ts): what has to outlive one read is copied (`owned`).
+    if (!readIntoSharedBuffer(socket, this.onShared)) socket.on("data", this.onData);
     socket.on("end", this.onEnd);
     socket.on("error", this.onError);
     socket.on("close", this.onClose);
   }
 
   private readonly onData = (chunk: Buffer): void => this.receive(chunk);
+  private readonly onShared = (chunk: Buffer): void => {
+    if (this.handedOff) {
+      // node:http owns the connection and reads it as a stream (after an upgrade, for one).
+      if (!this.socket.push(Buffer.from(chunk))) this.socket.pause();
+      return;
+    }
+    this.receive(chunk);
+    // Unparsed bytes stay for the next read or the next request: keep a copy.
+    if (this.buffered !== null) this.buffered = owned(this.buffered);
+  };
   private readonly onError = (): void => {
     this.socket.destroy();
   };
@@ -313,9 +327,9 @@ class RawConnection implements RequestConnection {
   private deliverBody(chunk: Buffer): void {
     if (chunk.length === 0) return;
     if (this.heldChunks !== null) {
-      this.heldChunks.push(chunk);
+      this.heldChunks.push(owned(chunk));
       this.heldBytes += chunk.length;
-    } else if (this.bodyStream !== null && !this.bodyStream.push(chunk)) {
+    } else if (this.bodyStream !== null && !this.bodyStream.push(owned(chunk))) {
       this.pauseSocket();
     }
   }
@@ -430,9 +444,10 @@ class RawConnection implements RequestConnection {
     socket.off("close", this.onClose);
     this.frontend.forget(this);
     this.gone = true;
+    this.handedOff = true;
     const data = this.buffered;
     this.buffered = null;
-    if (data !== null) socket.unshift(data);
+    if (data !== null) socket.unshift(owned(data));
     this.frontend.httpServer.emit("connection", socket);
     if (this.paused) socket.resume();
   }

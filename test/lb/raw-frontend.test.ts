@@ -502,3 +502,51 @@ test("frontend: node serves the same requests", async () => {
     await lb.close();
   }
 });
+
+test("connections reading into the one shared buffer never see each other's bytes", async () => {
+  // Every connection's pipelined requests wait behind a slow first one, in pieces cut at odd
+  // places, while the other connections read: bytes kept between reads must be copies.
+  // Bodies: small ones held for retries, a large one streamed, and a chunked one.
+  const lb = await startLb({ retry: { maxBufferedBodyBytes: 1024 } });
+  try {
+    const conversations = Array.from({ length: 6 }, (_, connection) => {
+      const small = `c${connection}-small-`.repeat(20);
+      const large = `c${connection}-large-`.repeat(700);
+      const pipeline =
+        `GET /slow/${connection} HTTP/1.1\r\nHost: h\r\n\r\n` +
+        `POST /small/${connection} HTTP/1.1\r\nHost: h\r\nContent-Length: ${small.length}\r\n\r\n${small}` +
+        `POST /large/${connection} HTTP/1.1\r\nHost: h\r\nContent-Length: ${large.length}\r\n\r\n${large}` +
+        `POST /chunked/${connection} HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n` +
+        `${small.length.toString(16)}\r\n${small}\r\n0\r\n\r\n` +
+        `GET /last/${connection} HTTP/1.1\r\nHost: h\r\n\r\n`;
+      const parts: string[] = [];
+      for (let offset = 0; offset < pipeline.length; ) {
+        const size = 7 + ((offset * 31 + connection * 17) % 1500);
+        parts.push(pipeline.slice(offset, offset + size));
+        offset += size;
+      }
+      return converse(lb.port, parts, { count: 5, gapMs: 1, timeoutMs: 20_000 }).then(
+        ({ responses }) => ({ connection, small, large, responses }),
+      );
+    });
+    for (const { connection, small, large, responses } of await Promise.all(conversations)) {
+      const echoes = responses.map(echoOf);
+      assert.deepEqual(
+        echoes.map((echo) => echo.url),
+        [
+          `/slow/${connection}`,
+          `/small/${connection}`,
+          `/large/${connection}`,
+          `/chunked/${connection}`,
+          `/last/${connection}`,
+        ],
+      );
+      assert.deepEqual(
+        echoes.map((echo) => echo.body),
+        ["", small, large, small, ""],
+      );
+    }
+  } finally {
+    await lb.close();
+  }
+});
