@@ -26,7 +26,12 @@ process.on("message", (message: PrimaryMessage, handle: unknown) => {
     dataplane.apply(message.snapshot);
     firstSnapshot();
   } else if (message.type === "lb:metrics") {
-    void dataplane.metrics.registry.getMetricsAsJSON().then((metrics) =>
+    // Serialising every metric takes milliseconds, a stall that requests in flight feel: only
+    // when the metrics are asked for, not for the status page's periodic refresh.
+    const metrics = message.withMetrics
+      ? dataplane.metrics.registry.getMetricsAsJSON()
+      : Promise.resolve([]);
+    void metrics.then((metrics) =>
       send({
         type: "lb:metrics",
         requestId: message.requestId,

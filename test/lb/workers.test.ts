@@ -112,6 +112,11 @@ for (const frontend of ["raw", "node"] as const) {
       assert.deepEqual(served, new Set(["a", "b"]));
       const perWorker = socketsPerProcess(lb.processIds(), socketInodes(lb.port));
       assert.deepEqual(perWorker, [5, 5]);
+      // Workers collect garbage on their own thread (see workerExecArgv).
+      for (const pid of lb.processIds()) {
+        const argv = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
+        assert.ok(argv.includes("--single-threaded-gc"), argv.join(" "));
+      }
     } finally {
       for (const socket of sockets) socket.destroy();
       await lb.close();
