@@ -6,6 +6,7 @@
 //   npm run bench:lb                      # defaults
 //   LB_BENCH_CONNECTIONS=64 LB_BENCH_DURATION_S=10 LB_BENCH_WORKERS=1 npm run bench:lb
 //   LB_BENCH_FRONTEND=node npm run bench:lb   # hothot with node:http on the client side
+//   LB_BENCH_PEER_FORWARDED=0 npm run bench:lb  # HAProxy and nginx without X-Forwarded-*
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
@@ -24,6 +25,10 @@ const hothotWorkers = process.env.LB_BENCH_WORKERS ?? "auto";
 const peerParallelism =
   hothotWorkers === "auto" ? availableParallelism() : Math.max(1, Number(hothotWorkers));
 const roundCount = Number(process.env.LB_BENCH_ROUNDS ?? 3);
+/** Whether HAProxy and nginx add X-Forwarded-For/-Proto/-Host as hothot always does, so that
+ * every proxy sends the upstreams the same request (and does the same header work). "0" gives
+ * the peers their bare configurations, which leave these headers out. */
+const peerForwarded = process.env.LB_BENCH_PEER_FORWARDED !== "0";
 /** hothot's client side: "raw" (the default) or "node" (node:http). */
 const hothotFrontend = process.env.LB_BENCH_FRONTEND ?? "raw";
 const repoRoot = fileURLToPath(new URL("..", import.meta.url));
@@ -224,7 +229,7 @@ defaults
   option http-keep-alive
 frontend fe
   bind 127.0.0.1:${port}
-  default_backend be
+${peerForwarded ? "  option forwardfor\n  http-request set-header X-Forwarded-Proto http\n  http-request set-header X-Forwarded-Host %[req.hdr(host)]\n" : ""}  default_backend be
 backend be
   balance roundrobin
   http-reuse always
@@ -267,7 +272,7 @@ ${upstreamPorts.map((upstream) => `    server 127.0.0.1:${upstream};`).join("\n"
       proxy_pass http://be;
       proxy_http_version 1.1;
       proxy_set_header Connection "";
-    }
+${peerForwarded ? "      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n      proxy_set_header X-Forwarded-Proto $scheme;\n      proxy_set_header X-Forwarded-Host $http_host;\n" : ""}    }
   }
 }
 `,
@@ -324,7 +329,7 @@ ${upstreamPorts.map((upstream) => `    server 127.0.0.1:${upstream};`).join("\n"
 
   const rows = ["hothot", "haproxy", "nginx", "direct"];
   process.stdout.write(
-    `\nhothot lb benchmark: wrk -t${threads} -c${connections} -d${durationSeconds}s, two node:http upstreams, round robin, median of ${roundCount} rounds; hothot workers ${hothotWorkers} (frontend ${hothotFrontend}), HAProxy nbthread and nginx worker_processes ${peerParallelism}\n`,
+    `\nhothot lb benchmark: wrk -t${threads} -c${connections} -d${durationSeconds}s, two node:http upstreams, round robin, median of ${roundCount} rounds; hothot workers ${hothotWorkers} (frontend ${hothotFrontend}), HAProxy nbthread and nginx worker_processes ${peerParallelism}, peers ${peerForwarded ? "adding" : "without"} X-Forwarded-For/-Proto/-Host\n`,
   );
   process.stdout.write(
     `${"target".padEnd(10)}${"req/s".padStart(10)}${"p50 ms".padStart(10)}${"p99 ms".padStart(10)}${"errors".padStart(8)}\n`,
@@ -360,6 +365,7 @@ ${upstreamPorts.map((upstream) => `    server 127.0.0.1:${upstream};`).join("\n"
       hothotWorkers,
       hothotFrontend,
       peerParallelism,
+      peerForwarded,
     },
     skipped,
   };
