@@ -8,8 +8,8 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { HothotClient } from "../src/client/index.ts";
-import { LocalCluster } from "../src/node/index.ts";
+import type { LocalCluster as LocalClusterInstance } from "../src/node/index.ts";
+import { loadBuiltProduct } from "./lib/built.ts";
 import { EtcdCluster, type EtcdMember, etcdAvailable, etcdPut } from "./lib/etcd.ts";
 
 function trialCount(name: string, fallback: number): number {
@@ -34,6 +34,11 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
 function log(message: string): void {
   process.stderr.write(`[bench:failover] ${message}\n`);
 }
+
+const {
+  client: { HothotClient },
+  node: { LocalCluster },
+} = await loadBuiltProduct(log);
 
 interface Summary {
   trials: number;
@@ -100,7 +105,7 @@ class SteadyWriter {
   }
 }
 
-async function hothotLeader(cluster: LocalCluster, timeoutMs = 20_000): Promise<number> {
+async function hothotLeader(cluster: LocalClusterInstance, timeoutMs = 20_000): Promise<number> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     for (const node of cluster.nodes) {
@@ -119,7 +124,7 @@ async function hothotLeader(cluster: LocalCluster, timeoutMs = 20_000): Promise<
   throw new Error("no hothot leader");
 }
 
-async function converged(cluster: LocalCluster, timeoutMs = 20_000): Promise<void> {
+async function converged(cluster: LocalClusterInstance, timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     try {

@@ -1,19 +1,23 @@
 // Key-value throughput: a local 3-node hothot cluster and a local 3-member etcd cluster (when
 // installed), loaded the same way by wrk: 32 connections of durable writes of 100-byte values to
-// the leader, then 32 connections of linearizable reads spread over all three nodes.
+// the leader, then 32 connections of linearizable reads spread over all three nodes. The systems
+// take turns for several rounds in alternating order, each round on a fresh cluster running
+// alone; each figure is the median over the rounds. hothot runs as built by `npm run build`, as
+// it ships.
 //
 //   npm run bench:kv
-//   KV_BENCH_DURATION_S=10 KV_BENCH_CONNECTIONS=32 npm run bench:kv
+//   KV_BENCH_DURATION_S=10 KV_BENCH_CONNECTIONS=32 KV_BENCH_ROUNDS=5 npm run bench:kv
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { HothotClient } from "../src/client/index.ts";
-import { LocalCluster } from "../src/node/index.ts";
+import { loadBuiltProduct } from "./lib/built.ts";
 import { EtcdCluster, etcdAvailable, etcdPutBody, etcdRangeBody } from "./lib/etcd.ts";
 import { combine, rssKiB, runWrk, type WrkFigures, wrkAvailable } from "./lib/wrk.ts";
 
 const durationSeconds = Number(process.env.KV_BENCH_DURATION_S ?? 8);
 const connections = Number(process.env.KV_BENCH_CONNECTIONS ?? 32);
+/** Load rounds per system and kind (writes, reads); the figures are the medians. */
+const rounds = Number(process.env.KV_BENCH_ROUNDS ?? 3);
 const keys = 1000;
 const value = "v".repeat(100);
 const work = mkdtempSync(join(tmpdir(), "hothot-bench-kv-"));
@@ -21,6 +25,11 @@ const work = mkdtempSync(join(tmpdir(), "hothot-bench-kv-"));
 function log(message: string): void {
   process.stderr.write(`[bench:kv] ${message}\n`);
 }
+
+const {
+  client: { HothotClient },
+  node: { LocalCluster },
+} = await loadBuiltProduct(log);
 
 interface SystemFigures {
   writesPerSec: number;
@@ -48,68 +57,60 @@ function split(total: number, parts: number): number[] {
   );
 }
 
-async function measure(
-  name: string,
-  pids: () => Array<number | undefined>,
-  writeUrl: string,
-  writeScript: string,
-  readUrls: string[],
-  readScript: string,
-): Promise<SystemFigures> {
-  const rssIdleMiB = pids().map((pid) => Math.round(rssKiB(pid) / 1024));
-  log(`${name}: writes, ${connections} connections, ${durationSeconds} s`);
-  let rssLoaded = pids().map(() => 0);
-  const sampler = setInterval(() => {
-    rssLoaded = pids().map((pid, index) =>
-      Math.max(rssLoaded[index] ?? 0, Math.round(rssKiB(pid) / 1024)),
-    );
-  }, 500);
-  const writes = await runWrk({
-    url: writeUrl,
+/** One system under test: where its writes and reads go, and its processes. */
+interface Target {
+  readonly name: string;
+  readonly pids: () => Array<number | undefined>;
+  readonly writeUrl: string;
+  readonly writeScript: string;
+  readonly readUrls: string[];
+  readonly readScript: string;
+  readonly stop: () => Promise<void>;
+}
+
+async function runWrites(target: Target): Promise<WrkFigures> {
+  return runWrk({
+    url: target.writeUrl,
     connections,
     threads: 2,
     durationSeconds,
-    script: writeScript,
+    script: target.writeScript,
     scriptDir: work,
-    name: `${name}-put`,
+    name: `${target.name}-put`,
   });
-  log(`${name}: reads over ${readUrls.length} nodes`);
-  const readRuns = await Promise.all(
-    readUrls.map((url, index) =>
+}
+
+async function runReads(target: Target): Promise<WrkFigures> {
+  const runs = await Promise.all(
+    target.readUrls.map((url, index) =>
       runWrk({
         url,
-        connections: split(connections, readUrls.length)[index]!,
+        connections: split(connections, target.readUrls.length)[index]!,
         threads: 1,
         durationSeconds,
-        script: readScript,
+        script: target.readScript,
         scriptDir: work,
-        name: `${name}-get-${index}`,
+        name: `${target.name}-get-${index}`,
       }),
     ),
   );
-  clearInterval(sampler);
-  const reads = combine(readRuns);
-  return {
-    writesPerSec: Math.round(writes.requestsPerSec),
-    writeP50Ms: round(writes.p50Ms),
-    writeP99Ms: round(writes.p99Ms),
-    readsPerSec: Math.round(reads.requestsPerSec),
-    readP50Ms: round(reads.p50Ms),
-    readP99Ms: round(reads.p99Ms),
-    errors: errorsOf(writes) + errorsOf(reads),
-    rssIdleMiB,
-    rssLoadedMiB: rssLoaded,
-  };
+  return combine(runs);
 }
 
 const errorsOf = (figures: WrkFigures) => figures.errors + figures.non2xx;
 const round = (value: number) => Math.round(value * 100) / 100;
 
-async function benchHothot(): Promise<SystemFigures> {
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const half = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[half]! : (sorted[half - 1]! + sorted[half]!) / 2;
+}
+
+async function startHothot(turn: number): Promise<Target> {
   const cluster = new LocalCluster({
-    dir: join(work, "hothot"),
+    dir: join(work, `hothot-${turn}`),
     nodes: 3,
-    basePort: 27100,
+    basePort: 27100 + turn * 10,
     autoRestart: false,
   });
   await cluster.start();
@@ -130,31 +131,31 @@ async function benchHothot(): Promise<SystemFigures> {
       );
     }
     await client.close();
-    const writeScript = luaPrelude(`
+    return {
+      name: "hothot",
+      pids: () => cluster.nodes.map((node) => node.pid),
+      writeUrl: leaderApi,
+      writeScript: luaPrelude(`
 request = function()
   counter = counter + 1
   return wrk.format("PUT", "/v1/kv/key-" .. (counter % keys), nil, value)
-end`);
-    const readScript = luaPrelude(`
+end`),
+      readUrls: cluster.nodes.map((node) => node.api),
+      readScript: luaPrelude(`
 request = function()
   counter = counter + 1
   return wrk.format("GET", "/v1/kv/key-" .. (counter % keys))
-end`);
-    return await measure(
-      "hothot",
-      () => cluster.nodes.map((node) => node.pid),
-      leaderApi,
-      writeScript,
-      cluster.nodes.map((node) => node.api),
-      readScript,
-    );
-  } finally {
+end`),
+      stop: () => cluster.stop(),
+    };
+  } catch (error) {
     await cluster.stop();
+    throw error;
   }
 }
 
-async function benchEtcd(): Promise<SystemFigures> {
-  const cluster = new EtcdCluster({ dir: join(work, "etcd"), basePort: 28100 });
+async function startEtcd(turn: number): Promise<Target> {
+  const cluster = new EtcdCluster({ dir: join(work, `etcd-${turn}`), basePort: 28100 + turn * 10 });
   cluster.start();
   try {
     const leader = await cluster.leader();
@@ -171,31 +172,51 @@ async function benchEtcd(): Promise<SystemFigures> {
     // The gateway takes JSON with base64 keys and values: precompute the bodies.
     const bodies = (make: (key: string) => string) =>
       `local bodies = {}\n${Array.from({ length: keys }, (_, index) => `bodies[${index}] = '${make(`key-${index}`)}'`).join("\n")}`;
-    const writeScript = luaPrelude(`
+    return {
+      name: "etcd",
+      pids: () => cluster.members.map((member) => member.process?.pid),
+      writeUrl: leader.clientUrl,
+      writeScript: luaPrelude(`
 ${bodies((key) => etcdPutBody(key, value))}
 wrk.headers["Content-Type"] = "application/json"
 request = function()
   counter = counter + 1
   return wrk.format("POST", "/v3/kv/put", nil, bodies[counter % keys])
-end`);
-    const readScript = luaPrelude(`
+end`),
+      readUrls: cluster.members.map((member) => member.clientUrl),
+      readScript: luaPrelude(`
 ${bodies((key) => etcdRangeBody(key))}
 wrk.headers["Content-Type"] = "application/json"
 request = function()
   counter = counter + 1
   return wrk.format("POST", "/v3/kv/range", nil, bodies[counter % keys])
-end`);
-    return await measure(
-      "etcd",
-      () => cluster.members.map((member) => member.process?.pid),
-      leader.clientUrl,
-      writeScript,
-      cluster.members.map((member) => member.clientUrl),
-      readScript,
-    );
-  } finally {
+end`),
+      stop: () => cluster.stop(),
+    };
+  } catch (error) {
     await cluster.stop();
+    throw error;
   }
+}
+
+/** Each figure's median over the rounds. */
+function summarize(
+  writes: WrkFigures[],
+  reads: WrkFigures[],
+  rssIdleMiB: number[],
+  rssLoadedMiB: number[],
+): SystemFigures {
+  return {
+    writesPerSec: Math.round(median(writes.map((figures) => figures.requestsPerSec))),
+    writeP50Ms: round(median(writes.map((figures) => figures.p50Ms))),
+    writeP99Ms: round(median(writes.map((figures) => figures.p99Ms))),
+    readsPerSec: Math.round(median(reads.map((figures) => figures.requestsPerSec))),
+    readP50Ms: round(median(reads.map((figures) => figures.p50Ms))),
+    readP99Ms: round(median(reads.map((figures) => figures.p99Ms))),
+    errors: [...writes, ...reads].reduce((sum, figures) => sum + errorsOf(figures), 0),
+    rssIdleMiB,
+    rssLoadedMiB,
+  };
 }
 
 async function main(): Promise<void> {
@@ -204,11 +225,90 @@ async function main(): Promise<void> {
     process.exitCode = 1;
     return;
   }
-  const hothot = await benchHothot();
-  let etcd: SystemFigures | undefined;
-  if (etcdAvailable()) etcd = await benchEtcd();
+  // The systems take turns, round after round, in alternating order, each on a fresh cluster that
+  // runs alone: a slow spell of a noisy machine then lands on both, and neither pays for the
+  // other's idle processes.
+  const systems: System[] = [{ name: "hothot", start: startHothot }];
+  if (etcdAvailable()) systems.push({ name: "etcd", start: startEtcd });
   else log("etcd is not installed (apt-get install etcd-server): comparing against nothing");
+  const results = await measureInTurns(systems);
+  report(results.get("hothot")!, results.get("etcd"), results.ratios);
+}
 
+interface System {
+  readonly name: string;
+  readonly start: (turn: number) => Promise<Target>;
+}
+
+interface RoundResults extends Map<string, SystemFigures> {
+  ratios?: { write: number[]; read: number[] };
+}
+
+async function measureInTurns(systems: System[]): Promise<RoundResults> {
+  const writes = new Map<string, WrkFigures[]>(systems.map((system) => [system.name, []]));
+  const reads = new Map<string, WrkFigures[]>(systems.map((system) => [system.name, []]));
+  const rssIdle = new Map<string, number[]>();
+  const rssLoaded = new Map<string, number[]>();
+  for (let turn = 0; turn < rounds; turn++) {
+    const order = turn % 2 === 0 ? systems : [...systems].reverse();
+    for (const system of order) {
+      log(`round ${turn + 1}/${rounds}: starting ${system.name}`);
+      const target = await system.start(turn);
+      try {
+        const mib = () => target.pids().map((pid) => Math.round(rssKiB(pid) / 1024));
+        if (!rssIdle.has(system.name)) rssIdle.set(system.name, mib());
+        const peak = rssLoaded.get(system.name) ?? mib().map(() => 0);
+        rssLoaded.set(system.name, peak);
+        const sampler = setInterval(() => {
+          mib().forEach((value, index) => {
+            peak[index] = Math.max(peak[index] ?? 0, value);
+          });
+        }, 500);
+        try {
+          const written = await runWrites(target);
+          writes.get(system.name)!.push(written);
+          const read = await runReads(target);
+          reads.get(system.name)!.push(read);
+          log(
+            `round ${turn + 1}/${rounds}, ${system.name}: writes ${Math.round(written.requestsPerSec)}/s (p99 ${round(written.p99Ms)} ms), reads ${Math.round(read.requestsPerSec)}/s (p99 ${round(read.p99Ms)} ms)`,
+          );
+        } finally {
+          clearInterval(sampler);
+        }
+      } finally {
+        await target.stop();
+      }
+    }
+  }
+  const results: RoundResults = new Map();
+  for (const system of systems) {
+    results.set(
+      system.name,
+      summarize(
+        writes.get(system.name)!,
+        reads.get(system.name)!,
+        rssIdle.get(system.name)!,
+        rssLoaded.get(system.name)!,
+      ),
+    );
+  }
+  const ours = (map: Map<string, WrkFigures[]>) => map.get("hothot")!;
+  const theirs = (map: Map<string, WrkFigures[]>) => map.get("etcd");
+  if (theirs(writes)) {
+    const perRound = (map: Map<string, WrkFigures[]>) =>
+      ours(map).map((figures, index) =>
+        round(figures.requestsPerSec / theirs(map)![index]!.requestsPerSec),
+      );
+    results.ratios = { write: perRound(writes), read: perRound(reads) };
+  }
+  return results;
+}
+
+function report(
+  hothot: SystemFigures,
+  etcd: SystemFigures | undefined,
+  ratios: { write: number[]; read: number[] } | undefined,
+): void {
   const rows = [
     [
       "system",
@@ -255,6 +355,9 @@ async function main(): Promise<void> {
     etcd: etcd ?? null,
     writeRatio: etcd ? round(hothot.writesPerSec / etcd.writesPerSec) : null,
     readRatio: etcd ? round(hothot.readsPerSec / etcd.readsPerSec) : null,
+    writeRatioPerRound: ratios?.write ?? null,
+    readRatioPerRound: ratios?.read ?? null,
+    rounds,
     connections,
     durationSeconds,
     valueBytes: value.length,
