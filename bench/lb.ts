@@ -1,7 +1,8 @@
 // Load balancer benchmark: the same two upstream HTTP servers (small node:http servers in child
 // processes) behind hothot lb, HAProxy and nginx, plus direct to one upstream, each loaded by wrk
-// with the same threads, connections and duration. Progress goes to stderr; the table, the JSON
-// and the final `RESULT {...}` line go to stdout.
+// with the same threads, connections and duration. hothot runs as built by `npm run build` (as it
+// ships). Progress goes to stderr; the table, the JSON and the final `RESULT {...}` line go to
+// stdout.
 //
 //   npm run bench:lb                      # defaults
 //   LB_BENCH_CONNECTIONS=64 LB_BENCH_DURATION_S=10 LB_BENCH_WORKERS=1 npm run bench:lb
@@ -12,7 +13,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { buildProduct } from "./lib/built.ts";
 
 const connections = Number(process.env.LB_BENCH_CONNECTIONS ?? 64);
 const threads = Number(process.env.LB_BENCH_THREADS ?? 2);
@@ -31,7 +32,6 @@ const roundCount = Number(process.env.LB_BENCH_ROUNDS ?? 3);
 const peerForwarded = process.env.LB_BENCH_PEER_FORWARDED !== "0";
 /** hothot's client side: "raw" (the default) or "node" (node:http). */
 const hothotFrontend = process.env.LB_BENCH_FRONTEND ?? "raw";
-const repoRoot = fileURLToPath(new URL("..", import.meta.url));
 
 interface Figures {
   rps: number;
@@ -292,9 +292,7 @@ ${peerForwarded ? "      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded
   start(
     process.execPath,
     [
-      "--import",
-      "tsx",
-      join(repoRoot, "src/cli/main.ts"),
+      buildProduct(log),
       "lb",
       "--config",
       hothotConfig,

@@ -11,15 +11,21 @@ type NodeModule = typeof import("../../src/node/index.ts");
 
 const repoRoot = fileURLToPath(new URL("../..", import.meta.url));
 
-/** Builds dist/ from the current sources (about a second) and loads the built modules. */
-export async function loadBuiltProduct(
-  log: (message: string) => void,
-): Promise<{ client: ClientModule; node: NodeModule }> {
+/** Builds dist/ from the current sources (about a second); returns the built CLI's path. */
+export function buildProduct(log: (message: string) => void): string {
   log("building the product (npm run build) so that the benchmark runs the shipped JavaScript");
   execFileSync("npm", ["run", "--silent", "build"], {
     cwd: repoRoot,
     stdio: ["ignore", "ignore", "inherit"],
   });
+  return join(repoRoot, "dist/cli/main.js");
+}
+
+/** Builds dist/ and loads the built modules. */
+export async function loadBuiltProduct(
+  log: (message: string) => void,
+): Promise<{ client: ClientModule; node: NodeModule }> {
+  buildProduct(log);
   const load = (path: string) => import(pathToFileURL(join(repoRoot, path)).href);
   return {
     client: (await load("dist/client/index.js")) as ClientModule,
