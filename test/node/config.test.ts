@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -68,14 +68,18 @@ test("a client API beyond loopback needs a token or an explicit insecure flag", 
 
 test("YAML files load, and unreadable or invalid files say which file", () => {
   const dir = mkdtempSync(join(tmpdir(), "hothot-config-"));
-  const good = join(dir, "node.yaml");
-  writeFileSync(
-    good,
-    "id: 1\ndataDir: /tmp/x\nlisten: {api: 127.0.0.1:7101, peer: 127.0.0.1:7201}\nsecret: 0123456789abcdef0\nmembers:\n  - {id: 1, peer: 127.0.0.1:7201, api: http://127.0.0.1:7101}\n",
-  );
-  assert.equal(loadNodeConfig(good).id, 1);
-  const broken = join(dir, "broken.yaml");
-  writeFileSync(broken, "id: [1\n");
-  assert.throws(() => loadNodeConfig(broken), /broken\.yaml is not valid YAML/);
-  assert.throws(() => loadNodeConfig(join(dir, "missing.yaml")), /cannot read .*missing\.yaml/);
+  try {
+    const good = join(dir, "node.yaml");
+    writeFileSync(
+      good,
+      "id: 1\ndataDir: /tmp/x\nlisten: {api: 127.0.0.1:7101, peer: 127.0.0.1:7201}\nsecret: 0123456789abcdef0\nmembers:\n  - {id: 1, peer: 127.0.0.1:7201, api: http://127.0.0.1:7101}\n",
+    );
+    assert.equal(loadNodeConfig(good).id, 1);
+    const broken = join(dir, "broken.yaml");
+    writeFileSync(broken, "id: [1\n");
+    assert.throws(() => loadNodeConfig(broken), /broken\.yaml is not valid YAML/);
+    assert.throws(() => loadNodeConfig(join(dir, "missing.yaml")), /cannot read .*missing\.yaml/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
