@@ -1,7 +1,13 @@
 // The client-facing HTTP API of a member (docs/api.md). It parses and validates requests,
 // calls the member, and maps answers and typed errors to HTTP. It holds no cluster state.
 import { timingSafeEqual } from "node:crypto";
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import {
+  createServer,
+  type IncomingMessage,
+  type Server,
+  type ServerOptions,
+  type ServerResponse,
+} from "node:http";
 import { NodeError } from "./errors.ts";
 import {
   type ClusterEvent,
@@ -37,7 +43,7 @@ interface RouteContext {
 }
 
 /** The parts of a request URL the API reads. */
-interface RequestUrl {
+export interface RequestUrl {
   readonly pathname: string;
   readonly searchParams: URLSearchParams;
 }
@@ -63,8 +69,13 @@ export function parseRequestUrl(target: string): RequestUrl {
   return new URL(target, "http://node");
 }
 
-export function createHttpApi(options: HttpApiOptions): Server {
-  const server = createServer((request, response) => {
+/** The node:http server for every route (the fast front in api-server.ts hands it what it does
+ * not serve itself). */
+export function createNodeHttpServer(
+  options: HttpApiOptions,
+  serverOptions: ServerOptions = {},
+): Server {
+  const server = createServer(serverOptions, (request, response) => {
     const startedAt = performance.now();
     let route = "unknown";
     const finish = (status: number) => {
@@ -83,7 +94,7 @@ export function createHttpApi(options: HttpApiOptions): Server {
     route = routeName(url.pathname);
     const context: RouteContext = { request, response, url, method: request.method ?? "GET" };
     if (options.token !== undefined && !url.pathname.startsWith("/v1/health")) {
-      if (!authorized(request, options.token)) {
+      if (!authorized(request.headers.authorization, options.token)) {
         sendError(
           response,
           new NodeError(
@@ -102,7 +113,6 @@ export function createHttpApi(options: HttpApiOptions): Server {
       sendError(response, asNodeError(error));
     });
   });
-  server.keepAliveTimeout = 65_000;
   return server;
 }
 
@@ -135,36 +145,17 @@ async function handle(context: RouteContext, options: HttpApiOptions): Promise<v
   const path = url.pathname;
 
   if (path.startsWith("/v1/kv/")) {
-    const key = decodeKey(path.slice("/v1/kv/".length), options.maxKeyBytes);
-    const base64 = encodingOf(url) === "base64";
-    switch (method) {
-      case "GET": {
-        const answer = await member.get(key, consistencyOf(url));
-        response.setHeader("x-hothot-applied-index", String(answer.appliedIndex));
-        if (!answer.value)
-          throw new NodeError("KEY_NOT_FOUND", `key ${JSON.stringify(key)} does not exist`);
-        return sendJson(response, 200, recordJson(answer.value, base64));
-      }
-      case "PUT": {
-        const body = await readBody(
-          context.request,
-          base64 ? options.maxValueBytes * 2 : options.maxValueBytes,
-          "VALUE_TOO_LARGE",
-        );
-        const value = base64 ? decodeBase64(body.toString("utf8")) : body;
-        if (value.length > options.maxValueBytes) {
-          throw new NodeError(
+    // The key is checked before a body is read, so a bad key is what the client hears about.
+    decodeKey(path.slice("/v1/kv/".length), options.maxKeyBytes);
+    const body =
+      method === "PUT"
+        ? await readBody(
+            context.request,
+            encodingOf(url) === "base64" ? options.maxValueBytes * 2 : options.maxValueBytes,
             "VALUE_TOO_LARGE",
-            `the value is ${value.length} bytes; the limit is ${options.maxValueBytes} (limits.maxValueBytes)`,
-          );
-        }
-        return sendJson(response, 200, await member.put(key, value, durabilityOf(url)));
-      }
-      case "DELETE":
-        return sendJson(response, 200, await member.delete(key, durabilityOf(url)));
-      default:
-        return methodNotAllowed(response, ["GET", "PUT", "DELETE"]);
-    }
+          )
+        : null;
+    return sendAnswer(response, await answerKv(options, method, url, body));
   }
 
   switch (path) {
@@ -257,6 +248,83 @@ async function handle(context: RouteContext, options: HttpApiOptions): Promise<v
   );
 }
 
+/** An answer to send: what both the node:http server and the fast front (kv-front.ts) write. */
+export interface ApiAnswer {
+  readonly status: number;
+  /** JSON text. */
+  readonly body: string;
+  /** Headers besides content-type and content-length (lower-case names). */
+  readonly headers: Readonly<Record<string, string>> | undefined;
+}
+
+/**
+ * Answers a request to `/v1/kv/{key}` (`url.pathname` starts with it). `body` is the request
+ * body of a PUT, already bounded by the caller (the value limit, twice that for base64);
+ * null for other methods. Throws NodeError for bad input and failed operations.
+ */
+export async function answerKv(
+  options: HttpApiOptions,
+  method: string,
+  url: RequestUrl,
+  body: Buffer | null,
+): Promise<ApiAnswer> {
+  const member = options.member;
+  const key = decodeKey(url.pathname.slice("/v1/kv/".length), options.maxKeyBytes);
+  const base64 = encodingOf(url) === "base64";
+  switch (method) {
+    case "GET": {
+      const answer = await member.get(key, consistencyOf(url));
+      const headers = { "x-hothot-applied-index": String(answer.appliedIndex) };
+      if (!answer.value) {
+        return errorAnswer(
+          new NodeError("KEY_NOT_FOUND", `key ${JSON.stringify(key)} does not exist`),
+          headers,
+        );
+      }
+      return { status: 200, body: JSON.stringify(recordJson(answer.value, base64)), headers };
+    }
+    case "PUT": {
+      const raw = body ?? Buffer.alloc(0);
+      const value = base64 ? decodeBase64(raw.toString("utf8")) : raw;
+      if (value.length > options.maxValueBytes) {
+        throw new NodeError(
+          "VALUE_TOO_LARGE",
+          `the value is ${value.length} bytes; the limit is ${options.maxValueBytes} (limits.maxValueBytes)`,
+        );
+      }
+      const result = await member.put(key, value, durabilityOf(url));
+      return { status: 200, body: JSON.stringify(result), headers: undefined };
+    }
+    case "DELETE": {
+      const result = await member.delete(key, durabilityOf(url));
+      return { status: 200, body: JSON.stringify(result), headers: undefined };
+    }
+    default:
+      return methodNotAllowedAnswer(["GET", "PUT", "DELETE"]);
+  }
+}
+
+/** The answer for a failed request: the error's status and JSON, Retry-After where it has one. */
+export function errorAnswer(error: unknown, headers?: Readonly<Record<string, string>>): ApiAnswer {
+  const nodeError = asNodeError(error);
+  const retryAfter =
+    nodeError.retryAfterSeconds === undefined
+      ? undefined
+      : { "retry-after": String(nodeError.retryAfterSeconds) };
+  return {
+    status: nodeError.status,
+    body: JSON.stringify(nodeError.toJSON()),
+    headers: headers && retryAfter ? { ...headers, ...retryAfter } : (headers ?? retryAfter),
+  };
+}
+
+function methodNotAllowedAnswer(allowed: string[]): ApiAnswer {
+  return errorAnswer(
+    new NodeError("METHOD_NOT_ALLOWED", `use one of ${allowed.join(", ")} on this route`),
+    { allow: allowed.join(", ") },
+  );
+}
+
 function health(context: RouteContext, member: MemberApi): void {
   const status = member.status();
   const path = context.url.pathname;
@@ -325,10 +393,10 @@ function events(context: RouteContext, member: MemberApi, pingIntervalMs: number
   response.on("error", stop);
 }
 
-function authorized(request: IncomingMessage, token: string): boolean {
-  const header = request.headers.authorization ?? "";
+/** Whether an Authorization header value carries the bearer token (constant time). */
+export function authorized(header: string | undefined, token: string): boolean {
   const expected = Buffer.from(`Bearer ${token}`);
-  const actual = Buffer.from(header);
+  const actual = Buffer.from(header ?? "");
   return actual.length === expected.length && timingSafeEqual(actual, expected);
 }
 
@@ -493,11 +561,18 @@ function asNodeError(error: unknown): NodeError {
 }
 
 function methodNotAllowed(response: ServerResponse, allowed: string[]): void {
-  response.setHeader("allow", allowed.join(", "));
-  sendError(
-    response,
-    new NodeError("METHOD_NOT_ALLOWED", `use one of ${allowed.join(", ")} on this route`),
-  );
+  sendAnswer(response, methodNotAllowedAnswer(allowed));
+}
+
+function sendAnswer(response: ServerResponse, answer: ApiAnswer): void {
+  if (answer.headers) {
+    for (const name in answer.headers) response.setHeader(name, answer.headers[name]!);
+  }
+  response.writeHead(answer.status, {
+    ...JSON_HEADERS,
+    "content-length": Buffer.byteLength(answer.body),
+  });
+  response.end(answer.body);
 }
 
 function sendJson(response: ServerResponse, status: number, value: unknown): void {
@@ -507,8 +582,5 @@ function sendJson(response: ServerResponse, status: number, value: unknown): voi
 }
 
 function sendError(response: ServerResponse, error: NodeError): void {
-  if (error.retryAfterSeconds !== undefined) {
-    response.setHeader("retry-after", String(error.retryAfterSeconds));
-  }
-  sendJson(response, error.status, error.toJSON());
+  sendAnswer(response, errorAnswer(error));
 }

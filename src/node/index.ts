@@ -1,8 +1,10 @@
 // Public entry of the node layer: one cluster member (configuration, HTTP API, runtime) and the
 // local multi-process cluster that `hothot up` and the chaos harness drive.
+
+export { ApiServer, type ApiServerOptions, createHttpApi } from "./api-server.ts";
 export * from "./config.ts";
 export * from "./errors.ts";
-export { createHttpApi, type HttpApiOptions } from "./http-api.ts";
+export type { HttpApiOptions } from "./http-api.ts";
 export {
   LocalCluster,
   type LocalClusterEvent,

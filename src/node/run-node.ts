@@ -1,14 +1,13 @@
 // Runs one member as a process: opens its data, starts the peer transport and the client API,
 // and stops cleanly on SIGTERM / SIGINT.
-import type { Server } from "node:http";
 import pino, { type Logger } from "pino";
+import { type ApiServer, createHttpApi } from "./api-server.ts";
 import { hostOf, type NodeConfig, portOf, resolveSecret } from "./config.ts";
-import { createHttpApi } from "./http-api.ts";
 import { ClusterMember } from "./member.ts";
 
 export interface RunningNode {
   readonly member: ClusterMember;
-  readonly server: Server;
+  readonly server: ApiServer;
   readonly logger: Logger;
   close(): Promise<void>;
 }
@@ -62,13 +61,7 @@ export async function startNode(
     },
   });
   await member.start();
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(portOf(config.listen.api), hostOf(config.listen.api), () => {
-      server.off("error", reject);
-      resolve();
-    });
-  });
+  await server.listen(portOf(config.listen.api), hostOf(config.listen.api));
   logger.info(
     { api: config.listen.api, peer: config.listen.peer, dataDir: config.dataDir },
     "node started",
@@ -81,7 +74,6 @@ export async function startNode(
     close() {
       closing ??= (async () => {
         server.close();
-        server.closeAllConnections();
         await member.close();
         logger.info("node stopped");
       })();

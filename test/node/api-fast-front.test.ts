@@ -1,0 +1,290 @@
+// The fast front must answer exactly as node:http does. Each conversation (raw bytes, sent whole,
+// byte by byte, or pipelined) goes to an API server with the fast front and to one without it,
+// each over a fresh fake member; the answers must be the same bytes (but the Date header).
+// node:http starts pipelined requests before the ones ahead of them finished (a GET behind a
+// PUT can run before the PUT's body was even read); the fast front runs them strictly in
+// order. So node:http gets each request of a pipelined conversation only after the answer to
+// the one before, which is the order the fast front must match.
+import assert from "node:assert/strict";
+import net from "node:net";
+import { after, before, test } from "node:test";
+import { type ApiServer, createHttpApi, parseFastHead } from "../../src/node/api-server.ts";
+import { FakeMember } from "./fake-member.ts";
+
+const TOKEN = "s3cret-token-0123456";
+
+interface Pair {
+  fast: ApiServer;
+  plain: ApiServer;
+}
+
+async function startPair(token?: string): Promise<Pair> {
+  const make = async (fastFront: boolean) => {
+    const server = createHttpApi({
+      member: new FakeMember(),
+      maxKeyBytes: 16,
+      maxValueBytes: 64,
+      fastFront,
+      ...(token ? { token } : {}),
+    });
+    await server.listen(0, "127.0.0.1");
+    return server;
+  };
+  return { fast: await make(true), plain: await make(false) };
+}
+
+let open: Pair;
+let protectedPair: Pair;
+before(async () => {
+  open = await startPair();
+  protectedPair = await startPair(TOKEN);
+});
+after(() => {
+  for (const pair of [open, protectedPair]) {
+    pair.fast.close();
+    pair.plain.close();
+  }
+});
+
+/**
+ * Sends `parts` (each written separately, `gapMs` apart) and collects what the server sends
+ * until it closes the connection or `expected` answers arrived (then waits briefly for extra
+ * bytes that must not be there).
+ */
+function converse(
+  server: ApiServer,
+  parts: readonly string[],
+  expected: number,
+  gapMs = 0,
+  sequential = false,
+): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(server.address().port, "127.0.0.1");
+    let received = "";
+    let settled = false;
+    const finish = () => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(limit);
+      socket.destroy();
+      resolve(received);
+    };
+    const limit = setTimeout(() => {
+      settled = true;
+      socket.destroy();
+      reject(new Error(`no complete answer in time; got ${JSON.stringify(received)}`));
+    }, 10_000);
+    socket.setEncoding("latin1");
+    let sent = 0;
+    socket.on("data", (text: string) => {
+      received += text;
+      const complete = splitAnswers(received).complete;
+      if (complete >= expected) setTimeout(finish, 50);
+      else if (sequential && complete === sent && sent < parts.length) {
+        socket.write(parts[sent++]!, "latin1");
+      }
+    });
+    socket.on("close", finish);
+    socket.on("error", () => {});
+    socket.on("connect", async () => {
+      if (sequential) {
+        socket.write(parts[sent++]!, "latin1");
+        return;
+      }
+      for (const part of parts) {
+        socket.write(part, "latin1");
+        if (gapMs > 0) await new Promise((resolve) => setTimeout(resolve, gapMs));
+      }
+    });
+  });
+}
+
+/** Counts complete answers (heads with Content-Length bodies) in `text`. */
+function splitAnswers(text: string): { complete: number } {
+  let complete = 0;
+  let offset = 0;
+  for (;;) {
+    const end = text.indexOf("\r\n\r\n", offset);
+    if (end < 0) break;
+    const head = text.slice(offset, end);
+    const length = /\r\ncontent-length: (\d+)/i.exec(head);
+    const bodyEnd = end + 4 + (length ? Number(length[1]) : 0);
+    if (text.length < bodyEnd) break;
+    complete++;
+    offset = bodyEnd;
+  }
+  return { complete };
+}
+
+const withoutDate = (text: string) => text.replace(/\r\nDate: [^\r]*/g, "\r\nDate: -");
+
+/** Sends the fast front `requests` in one write (pipelined), node:http one after the other. */
+async function samePipelined(pair: Pair, requests: readonly string[]): Promise<string> {
+  const fast = withoutDate(await converse(pair.fast, [requests.join("")], requests.length));
+  const plain = withoutDate(await converse(pair.plain, requests, requests.length, 0, true));
+  assert.equal(fast, plain);
+  return fast;
+}
+
+async function sameAnswers(
+  pair: Pair,
+  parts: readonly string[],
+  expected: number,
+  gapMs = 0,
+): Promise<string> {
+  const fast = withoutDate(await converse(pair.fast, parts, expected, gapMs));
+  const plain = withoutDate(await converse(pair.plain, parts, expected, gapMs));
+  assert.equal(fast, plain);
+  assert.ok(fast.startsWith("HTTP/1.1 "), `an answer: ${JSON.stringify(fast)}`);
+  return fast;
+}
+
+const put = (key: string, value: string, extra = "") =>
+  `PUT /v1/kv/${key} HTTP/1.1\r\nHost: x\r\nContent-Length: ${Buffer.byteLength(value)}\r\n${extra}\r\n${value}`;
+const get = (key: string, extra = "") => `GET /v1/kv/${key} HTTP/1.1\r\nHost: x\r\n${extra}\r\n`;
+
+test("single-key reads, writes and deletes answer alike, pipelined in one write", async () => {
+  const before = open.fast.counters.fastRequests;
+  const text = await samePipelined(open, [
+    put("a", "one"),
+    get("a"),
+    put("a", "two"),
+    get("a?consistency=stale"),
+    "DELETE /v1/kv/a HTTP/1.1\r\nHost: x\r\n\r\n",
+    get("a"),
+  ]);
+  assert.match(text, /"value":"two"/);
+  assert.match(text, /HTTP\/1\.1 404 Not Found/);
+  assert.equal(open.fast.counters.fastRequests - before, 6, "served by the fast front");
+});
+
+test("a request split into single bytes is reassembled", async () => {
+  const request = put("split", "value-split");
+  await sameAnswers(open, [...request], 1, 1);
+});
+
+test("errors: bad key, bad parameter, oversized key and value, bad base64", async () => {
+  await samePipelined(open, [
+    get("%E0%A4%A"),
+    get("k?consistency=maybe"),
+    put("k?durability=never", "v"),
+    get("k".repeat(17)),
+    put("k?encoding=base64", "not*base64"),
+    put("k?encoding=base64", Buffer.alloc(65).toString("base64")),
+  ]);
+  // Over the value limit: the fast front leaves it to node:http, which answers 413 itself.
+  const text = await sameAnswers(open, [put("big", "v".repeat(65))], 1);
+  assert.match(text, /413/);
+});
+
+test("Connection: close ends the connection after the answer", async () => {
+  const text = await sameAnswers(open, [put("c", "v", "Connection: close\r\n")], 1);
+  assert.match(text, /Connection: close/);
+  // Bytes after it are not served (node:http answers them with a 400 in place of the PUT's
+  // answer; the fast front answers the PUT and closes).
+  const own = await startPair();
+  try {
+    const after = await converse(own.fast, [put("c", "w", "Connection: close\r\n") + get("c")], 1);
+    assert.equal(splitAnswers(after).complete, 1);
+    assert.match(after, /^HTTP\/1\.1 200 OK/);
+  } finally {
+    own.fast.close();
+    own.plain.close();
+  }
+});
+
+test("requests the fast front leaves to node:http are answered as node:http answers them", async () => {
+  const handOffs = open.fast.counters.handOffs;
+  const cases: Array<[string, number]> = [
+    ["GET /v1/kv/h HTTP/1.0\r\nHost: x\r\n\r\n", 1],
+    [
+      "PUT /v1/kv/h HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+      1,
+    ],
+    ["GET /v1/kv/h HTTP/1.1\r\nHost : x\r\n\r\n", 1],
+    ["GET /v1/kv/h HTTP/1.1\r\n\r\n", 1],
+    ["PUT /v1/kv/h HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab", 1],
+    ["POST /v1/kv/h HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", 1],
+    ["GET /v1/status HTTP/1.1\r\nHost: x\r\n\r\n", 1],
+    ["GET /v1/kv/h HTTP/1.1\r\nHost: x\r\nX-Bad: a\rb\r\n\r\n", 1],
+    [`GET /v1/kv/h HTTP/1.1\r\nHost: x\r\nX-Long: ${"a".repeat(17 * 1024)}\r\n\r\n`, 1],
+  ];
+  for (const [request, answers] of cases) await sameAnswers(open, [request], answers);
+  assert.equal(open.fast.counters.handOffs - handOffs, cases.length);
+});
+
+test("a kept-alive connection moves to node:http mid-way and stays correct", async () => {
+  const text = await samePipelined(open, [
+    put("m", "1"),
+    get("m"),
+    "GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n",
+    get("m"),
+  ]);
+  assert.equal(splitAnswers(text).complete, 4);
+});
+
+test("the bearer token is required on single-key routes", async () => {
+  const text = await samePipelined(protectedPair, [
+    get("t"),
+    get("t", "Authorization: Bearer wrong-token-0123456\r\n"),
+    put("t", "v", `Authorization: Bearer ${TOKEN}\r\n`),
+    get("t", `Authorization: Bearer ${TOKEN}\r\n`),
+  ]);
+  assert.equal((text.match(/ 401 Unauthorized/g) ?? []).length, 2);
+  assert.match(text, /"value":"v"/);
+});
+
+test("parseFastHead takes only plain single-key requests", () => {
+  const ok = parseFastHead("PUT /v1/kv/a?x=1 HTTP/1.1\r\nHost: h\r\nContent-Length: 3");
+  assert.deepEqual(ok, {
+    method: "PUT",
+    target: "/v1/kv/a?x=1",
+    contentLength: 3,
+    close: false,
+    authorization: undefined,
+  });
+  assert.equal(parseFastHead("GET /v1/kv/a HTTP/1.1\r\nHost: h\r\nConnection: close")?.close, true);
+  for (const head of [
+    "GET /v1/kv/ HTTP/1.1\r\nHost: h",
+    "GET /v1/kv HTTP/1.1\r\nHost: h",
+    "GET /v1/kv/a HTTP/1.1",
+    "GET /v1/kv/a HTTP/1.1\r\nHost: h\r\nHost: h",
+    "GET /v1/kv/a HTTP/1.1\r\nHost: h\r\nContent-Length: 2",
+    "GET /v1/kv/a HTTP/1.1\r\nHost: h\r\nConnection: upgrade",
+    "GET /v1/kv/a HTTP/1.1\r\nHost: h\r\nExpect: 100-continue",
+    "PUT /v1/kv/a HTTP/1.1\r\nHost: h\r\nContent-Length: -1",
+    "PUT /v1/kv/a HTTP/1.1\r\nHost: h\r\nContent-Length: 1, 1",
+    "GET /v1/kv/a\tb HTTP/1.1\r\nHost: h",
+    "GET /v1/kv/a HTTP/1.1\r\nHost: h\r\n folded",
+    "get /v1/kv/a HTTP/1.1\r\nHost: h",
+  ]) {
+    assert.equal(parseFastHead(head), null, JSON.stringify(head));
+  }
+});
+
+test("an idle kept-alive connection is closed, and a head that does not arrive gets 408", async () => {
+  const make = async (fastFront: boolean) => {
+    const server = createHttpApi({
+      member: new FakeMember(),
+      maxKeyBytes: 16,
+      maxValueBytes: 64,
+      fastFront,
+      keepAliveMs: 300,
+      headersTimeoutMs: 400,
+    });
+    await server.listen(0, "127.0.0.1");
+    return server;
+  };
+  const pair = { fast: await make(true), plain: await make(false) };
+  try {
+    // converse() returns when the server closes the connection (or fails after 10 s).
+    const idle = await sameAnswers(pair, [put("i", "v")], 2);
+    assert.equal(splitAnswers(idle).complete, 1);
+    assert.match(idle, /Keep-Alive: timeout=0/);
+    const slow = await sameAnswers(pair, ["GET /v1/kv/i HTTP/1.1\r\nHo"], 2);
+    assert.equal(slow, "HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n");
+  } finally {
+    pair.fast.close();
+    pair.plain.close();
+  }
+});
