@@ -134,6 +134,8 @@ class FastConnection {
   private busy = false;
   private paused = false;
   private closing = false;
+  /** The client half-closed its side. */
+  private ended = false;
   /** performance.now() of the last byte or answer; the sweep closes idle connections. */
   lastActivityMs = performance.now();
   /** When the first byte of an incomplete head arrived, or -1. */
@@ -162,8 +164,9 @@ class FastConnection {
     this.next();
   };
   private readonly onEnd = (): void => {
-    // A half-close is the client going away, as node:http takes it.
-    this.socket.destroy();
+    // The client sent its last byte (a half-close): answer what it asked, then close.
+    this.ended = true;
+    if (!this.busy) this.afterLastRequest();
   };
   private readonly onError = (): void => {
     this.socket.destroy();
@@ -179,13 +182,13 @@ class FastConnection {
     if (data === null || this.closing) return;
     const end = data.indexOf(HEAD_END);
     if (end < 0) {
-      if (data.length > MAX_HEAD_BYTES) this.handOff();
+      if (data.length > MAX_HEAD_BYTES) this.handOffOrClose();
       else if (this.headStartedMs < 0) this.headStartedMs = this.lastActivityMs;
       return;
     }
     const head = end > MAX_HEAD_BYTES ? null : parseFastHead(data.toString("latin1", 0, end));
     if (head === null || head.contentLength > this.server.bodyLimitFor(head.target)) {
-      this.handOff();
+      this.handOffOrClose();
       return;
     }
     const bodyStart = end + 4;
@@ -221,6 +224,26 @@ class FastConnection {
       this.socket.resume();
     }
     if (this.buffered !== null) this.next();
+    if (this.ended && !this.busy) this.afterLastRequest();
+  }
+
+  /** After the client's half-close, once every whole request it sent is answered. */
+  private afterLastRequest(): void {
+    if (this.closing) return;
+    this.next();
+    if (this.busy || this.closing) return;
+    // What is left is an incomplete request that can no longer complete.
+    this.closing = true;
+    this.socket.end();
+  }
+
+  private handOffOrClose(): void {
+    // A stream that ended cannot take its bytes back for node:http; a client that half-closed
+    // after a request the fast front does not serve is rare enough to be cut.
+    if (this.ended) {
+      this.closing = true;
+      this.socket.destroy();
+    } else this.handOff();
   }
 
   /** Gives the connection, with every byte read so far, to the node:http server. */
@@ -291,7 +314,10 @@ export class ApiServer {
     if (options.fastFront === false) {
       this.listener = this.http;
     } else {
-      this.listener = net.createServer({ noDelay: true }, (socket) => this.accept(socket));
+      // allowHalfOpen: a client's half-close still gets the answers to what it sent.
+      this.listener = net.createServer({ noDelay: true, allowHalfOpen: true }, (socket) =>
+        this.accept(socket),
+      );
       // node:http tracks its connections (for headersTimeout, requestTimeout and
       // closeAllConnections) from its 'listening' event on; it receives them by hand-off.
       this.http.emit("listening");

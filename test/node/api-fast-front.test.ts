@@ -57,6 +57,7 @@ function converse(
   expected: number,
   gapMs = 0,
   sequential = false,
+  halfClose = false,
 ): Promise<string> {
   return new Promise((resolve, reject) => {
     const socket = net.connect(server.address().port, "127.0.0.1");
@@ -95,6 +96,7 @@ function converse(
         socket.write(part, "latin1");
         if (gapMs > 0) await new Promise((resolve) => setTimeout(resolve, gapMs));
       }
+      if (halfClose) socket.end();
     });
   });
 }
@@ -175,6 +177,24 @@ test("errors: bad key, bad parameter, oversized key and value, bad base64", asyn
   // Over the value limit: the fast front leaves it to node:http, which answers 413 itself.
   const text = await sameAnswers(open, [put("big", "v".repeat(65))], 1);
   assert.match(text, /413/);
+});
+
+test("a client that half-closes after its requests gets every answer, then the close", async () => {
+  const own = await startPair();
+  try {
+    const fast = await converse(own.fast, [put("hc", "v") + get("hc")], 2, 0, false, true);
+    assert.equal(splitAnswers(fast).complete, 2);
+    assert.match(fast, /"value":"v"/);
+    // node:http answers a half-closed connection the same way (one request: it would run a
+    // pipelined GET before the PUT ahead of it, see the top of this file).
+    const one = get("hc-none");
+    const fastOne = await converse(own.fast, [one], 1, 0, false, true);
+    const plainOne = await converse(own.plain, [one], 1, 0, false, true);
+    assert.equal(withoutDate(fastOne), withoutDate(plainOne));
+  } finally {
+    own.fast.close();
+    own.plain.close();
+  }
 });
 
 test("Connection: close ends the connection after the answer", async () => {
