@@ -8,7 +8,12 @@
 import assert from "node:assert/strict";
 import net from "node:net";
 import { after, before, test } from "node:test";
-import { type ApiServer, createHttpApi, parseFastHead } from "../../src/node/api-server.ts";
+import {
+  type ApiServer,
+  type ApiServerOptions,
+  createHttpApi,
+  parseFastHead,
+} from "../../src/node/api-server.ts";
 import { FakeMember } from "./fake-member.ts";
 
 const TOKEN = "s3cret-token-0123456";
@@ -18,14 +23,14 @@ interface Pair {
   plain: ApiServer;
 }
 
-async function startPair(token?: string): Promise<Pair> {
+async function startPair(extra: Partial<ApiServerOptions> = {}): Promise<Pair> {
   const make = async (fastFront: boolean) => {
     const server = createHttpApi({
       member: new FakeMember(),
       maxKeyBytes: 16,
       maxValueBytes: 64,
       fastFront,
-      ...(token ? { token } : {}),
+      ...extra,
     });
     await server.listen(0, "127.0.0.1");
     return server;
@@ -37,7 +42,7 @@ let open: Pair;
 let protectedPair: Pair;
 before(async () => {
   open = await startPair();
-  protectedPair = await startPair(TOKEN);
+  protectedPair = await startPair({ token: TOKEN });
 });
 after(() => {
   for (const pair of [open, protectedPair]) {
@@ -283,19 +288,7 @@ test("parseFastHead takes only plain single-key requests", () => {
 });
 
 test("an idle kept-alive connection is closed, and a head that does not arrive gets 408", async () => {
-  const make = async (fastFront: boolean) => {
-    const server = createHttpApi({
-      member: new FakeMember(),
-      maxKeyBytes: 16,
-      maxValueBytes: 64,
-      fastFront,
-      keepAliveMs: 300,
-      headersTimeoutMs: 400,
-    });
-    await server.listen(0, "127.0.0.1");
-    return server;
-  };
-  const pair = { fast: await make(true), plain: await make(false) };
+  const pair = await startPair({ keepAliveMs: 300, headersTimeoutMs: 400 });
   try {
     // converse() returns when the server closes the connection (or fails after 10 s).
     const idle = await sameAnswers(pair, [put("i", "v")], 2);
