@@ -95,6 +95,17 @@ const connectionOptionsOnly = /^[\s,]*(?:(?:keep-alive|close)[\s,]*)*$/;
 const crlf = Buffer.from("\r\n");
 const lastChunk = Buffer.from("0\r\n\r\n");
 
+/** What a connection's deadline (checked by the pool's sweep) stands for. */
+enum Deadline {
+  None = 0,
+  /** A request was sent: its response head must start within headersTimeoutMs. */
+  Headers,
+  /** Inside a response body: bytes must keep coming, at most bodyIdleTimeoutMs apart. */
+  Body,
+  /** Parked in the pool: closed after keepAliveMs unused. */
+  Idle,
+}
+
 type Phase =
   | "idle"
   | "head"
@@ -115,17 +126,20 @@ class Connection {
   private remaining = 0;
   private line = "";
   private reusable = true;
-  /** One timer per connection, re-armed with refresh() per request: cheaper than creating and
-   * clearing timers on every request. A stale firing is ignored through the flags. */
-  private headersTimer: NodeJS.Timeout | null = null;
-  private awaitingHead = false;
-  private idleTimer: NodeJS.Timeout | null = null;
-  private idle = false;
+  /** The response-headers, body-idle and keep-alive timeouts are deadlines that the pool's sweep
+   * checks (see UpstreamPool.sweep): re-arming a timer per request, and Node.js refreshing a
+   * socket timeout on every read and write, cost a native clock read and a timer-list update
+   * each, four times per proxied request. */
+  private deadline = Deadline.None;
+  private deadlineAt = 0;
   private body: Readable | null = null;
   private finished = false;
   private readonly hostHeader: string;
   private readonly resumeSocket = (): void => {
     this.socket.resume();
+  };
+  private readonly abortRequest = (error?: Error): void => {
+    this.abort(error);
   };
 
   constructor(
@@ -156,9 +170,8 @@ class Connection {
     this.socket.setTimeout(options.connectTimeoutMs);
     this.socket.once(spec.tls ? "secureConnect" : "connect", () => {
       this.connected = true;
-      // From here on the socket timeout is the body idle timeout; waiting for headers and
-      // sitting idle in the pool have their own timers.
-      this.socket.setTimeout(options.bodyIdleTimeoutMs);
+      // From here on the pool's sweep keeps the time (see `deadline`).
+      this.socket.setTimeout(0);
     });
     this.socket.on("timeout", () => this.onTimeout());
     if (spec.tls) this.socket.on("data", (chunk: Buffer) => this.onBytes(chunk));
@@ -181,8 +194,8 @@ class Connection {
     this.head = null;
     this.finished = false;
     this.reusable = true;
-    this.idle = false;
-    handler.onConnect((error) => this.abort(error));
+    this.setDeadline(Deadline.Headers, this.options.headersTimeoutMs);
+    handler.onConnect(this.abortRequest);
     if (this.handler !== handler) return; // aborted synchronously
     let text = `${request.method} ${request.path} HTTP/1.1\r\n`;
     const headers = request.headers;
@@ -198,20 +211,6 @@ class Connection {
     if (chunked) text += "transfer-encoding: chunked\r\n\r\n";
     else if (body !== null) text += `content-length: ${request.contentLength}\r\n\r\n`;
     else text += "\r\n";
-    this.awaitingHead = true;
-    if (this.headersTimer === null) {
-      this.headersTimer = setTimeout(() => {
-        if (this.awaitingHead) {
-          this.fail(
-            codedError(
-              upstreamErrorCodes.headersTimeout,
-              "upstream sent no response headers in time",
-            ),
-          );
-        }
-      }, this.options.headersTimeoutMs);
-      this.headersTimer.unref();
-    } else this.headersTimer.refresh();
     if (body === null) {
       this.socket.write(text, "latin1");
       return;
@@ -246,26 +245,35 @@ class Connection {
     body.once("error", (error) => this.fail(error));
   }
 
-  private clearHeadersTimer(): void {
-    this.awaitingHead = false;
+  private setDeadline(kind: Deadline, ms: number): void {
+    this.deadline = kind;
+    this.deadlineAt = this.pool.deadlineFor(ms);
   }
 
   /** The pool parks this connection: close it if it stays unused for keepAliveMs. */
   parkIdle(): void {
-    this.idle = true;
-    if (this.idleTimer === null) {
-      this.idleTimer = setTimeout(() => {
-        if (this.idle) this.socket.destroy();
-      }, this.options.keepAliveMs);
-      this.idleTimer.unref();
-    } else this.idleTimer.refresh();
+    this.setDeadline(Deadline.Idle, this.options.keepAliveMs);
+  }
+
+  /** Called by the pool's sweep: acts on a deadline that has passed. */
+  expire(now: number): void {
+    if (this.deadline === Deadline.None || now < this.deadlineAt) return;
+    const kind = this.deadline;
+    this.deadline = Deadline.None;
+    if (kind === Deadline.Idle) this.socket.destroy();
+    else if (kind === Deadline.Headers) {
+      this.fail(
+        codedError(upstreamErrorCodes.headersTimeout, "upstream sent no response headers in time"),
+      );
+    } else if (this.handler !== null) {
+      this.fail(codedError(upstreamErrorCodes.bodyTimeout, "upstream response stalled"));
+    }
   }
 
   private onTimeout(): void {
+    // The socket timeout runs only until the connection is made.
     if (!this.connected) {
       this.fail(codedError(upstreamErrorCodes.connectTimeout, "upstream connect timed out"));
-    } else if (this.handler !== null && this.phase !== "head") {
-      this.fail(codedError(upstreamErrorCodes.bodyTimeout, "upstream response stalled"));
     }
   }
 
@@ -276,6 +284,9 @@ class Connection {
       return;
     }
     let data = chunk;
+    // Bytes inside a body push the idle deadline on (one addition; the clock is the pool's).
+    if (this.deadline === Deadline.Body)
+      this.deadlineAt = this.pool.deadlineFor(this.options.bodyIdleTimeoutMs);
     if (this.phase === "head") {
       const previous = this.head;
       const buffer = previous === null ? data : Buffer.concat([previous, data]);
@@ -311,7 +322,7 @@ class Connection {
     const http10 = statusLine.charCodeAt(7) === 48; // "HTTP/1.0"
     const statusCode = Number(statusLine.slice(9, 12));
     if (statusCode >= 100 && statusCode < 200) return true; // interim: the proxy answers 100-continue itself
-    this.clearHeadersTimer();
+    this.setDeadline(Deadline.Body, this.options.bodyIdleTimeoutMs);
     let contentLength = -1;
     let chunked = false;
     let transferEncoding = false;
@@ -478,7 +489,7 @@ class Connection {
     const handler = this.handler;
     if (handler === null || this.finished) return;
     this.finished = true;
-    this.clearHeadersTimer();
+    this.deadline = Deadline.None;
     this.handler = null;
     this.phase = "idle";
     if (this.body !== null) {
@@ -501,9 +512,7 @@ class Connection {
   }
 
   private onClose(): void {
-    this.clearHeadersTimer();
-    if (this.headersTimer) clearTimeout(this.headersTimer);
-    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.deadline = Deadline.None;
     if (this.handler !== null) {
       this.fail(
         codedError(
@@ -521,7 +530,7 @@ class Connection {
 
   private fail(error: Error): void {
     const handler = this.handler;
-    this.clearHeadersTimer();
+    this.deadline = Deadline.None;
     this.handler = null;
     this.body = null;
     this.reusable = false;
@@ -539,11 +548,52 @@ export class UpstreamPool {
   private readonly queue: Array<{ request: UpstreamRequest; handler: ResponseHandler }> = [];
   private closing = false;
   private closeWaiters: Array<() => void> = [];
+  /** Checks every connection's deadline; runs while the pool has connections. */
+  private sweepTimer: NodeJS.Timeout | null = null;
+  /** A twentieth of the shortest timeout (5 ms to 500 ms): a deadline is acted on at most two
+   * sweeps late, so an idle connection closes within 1.1 x keepAliveMs, well before an upstream
+   * whose keep-alive is a little longer closes it under a request. */
+  private readonly sweepEveryMs: number;
+  /** A coarse clock (performance.now() as of the last sweep): deadlines are set several times
+   * per request and only need the sweep's resolution. */
+  private clockMs = performance.now();
 
   constructor(
     private readonly spec: UpstreamSpec,
     private readonly options: UpstreamPoolOptions,
-  ) {}
+  ) {
+    const shortestMs = Math.min(
+      options.headersTimeoutMs,
+      options.bodyIdleTimeoutMs,
+      options.keepAliveMs,
+    );
+    this.sweepEveryMs = Math.max(5, Math.min(500, Math.floor(shortestMs / 20)));
+  }
+
+  /** @internal When a timeout of `ms` from now has passed: never early (the clock lags by at
+   * most one sweep), at most two sweeps late. */
+  deadlineFor(ms: number): number {
+    return this.clockMs + ms + this.sweepEveryMs;
+  }
+
+  private startSweep(): void {
+    if (this.sweepTimer !== null) return;
+    this.clockMs = performance.now();
+    this.sweepTimer = setInterval(() => this.sweep(), this.sweepEveryMs);
+    this.sweepTimer.unref();
+  }
+
+  private sweep(): void {
+    const now = performance.now();
+    this.clockMs = now;
+    for (const connection of this.all) connection.expire(now);
+  }
+
+  private stopSweep(): void {
+    if (this.sweepTimer === null) return;
+    clearInterval(this.sweepTimer);
+    this.sweepTimer = null;
+  }
 
   dispatch(request: UpstreamRequest, handler: ResponseHandler): void {
     if (this.closing) {
@@ -556,6 +606,7 @@ export class UpstreamPool {
       return;
     }
     if (this.all.size < this.options.maxConnections) {
+      this.startSweep();
       const created = new Connection(this, this.spec, this.options);
       this.all.add(created);
       created.send(request, handler);
@@ -597,6 +648,7 @@ export class UpstreamPool {
     // Someone waiting for a connection can have the freed slot.
     const next = this.queue.shift();
     if (next !== undefined) this.dispatch(next.request, next.handler);
+    if (this.all.size === 0) this.stopSweep();
     this.checkClosed();
   }
 
@@ -629,6 +681,7 @@ export class UpstreamPool {
       );
     }
     for (const connection of this.all) connection.socket.destroy();
+    this.stopSweep();
     for (const waiter of this.closeWaiters.splice(0)) waiter();
     return Promise.resolve();
   }

@@ -23,6 +23,10 @@ const scripts: Record<string, string> = {
   "/length-and-chunked":
     "HTTP/1.1 200 OK\r\ncontent-length: 5\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
   "/no-headers": "HTTP/1.1 200 OK\r\n\r\n",
+  /** Half the announced body, then silence (the connection stays open). */
+  "/stall": "HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nhello",
+  /** A head that never ends. */
+  "/no-end": "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n",
   "/listed":
     "HTTP/1.1 200 OK\r\nconnection: keep-alive, x-drop\r\nx-drop: 1\r\nkeep-alive: timeout=9\r\nx-keep: 2\r\ncontent-length: 2\r\n\r\nok",
 };
@@ -175,3 +179,52 @@ for (const client of ["native", "undici"] as const) {
     });
   });
 }
+
+/** The response: status, body bytes received, and whether the connection broke off mid-body. */
+function fetchRaw(
+  port: number,
+  path: string,
+): Promise<{ status: number; received: number; cut: boolean }> {
+  return new Promise((resolve, reject) => {
+    const request = http.get({ host: "127.0.0.1", port, path, agent: false }, (response) => {
+      let received = 0;
+      response.on("data", (chunk: Buffer) => {
+        received += chunk.length;
+      });
+      response.on("end", () => resolve({ status: response.statusCode!, received, cut: false }));
+      response.on("aborted", () => resolve({ status: response.statusCode!, received, cut: true }));
+      response.on("error", () => resolve({ status: response.statusCode!, received, cut: true }));
+    });
+    request.on("error", reject);
+  });
+}
+
+test("native client: a response body that stalls is cut after bodyIdleMs, a head that never ends gets 504 after responseHeadersMs, and the connections' deadlines leave the pool working", async () => {
+  const lb = await startTestLb({
+    upstreams: [{ url: `http://127.0.0.1:${upstreamPort}` }],
+    healthCheck: { enabled: false },
+    outlier: { enabled: false },
+    retry: { maxRetries: 0 },
+    timeouts: { bodyIdleMs: 300, responseHeadersMs: 400, upstreamKeepAliveMs: 200 },
+  });
+  try {
+    let started = Date.now();
+    const stalled = await fetchRaw(lb.port, "/stall");
+    let elapsedMs = Date.now() - started;
+    assert.deepEqual([stalled.status, stalled.received, stalled.cut], [200, 5, true]);
+    assert.ok(elapsedMs >= 280 && elapsedMs < 3000, `cut after ${elapsedMs} ms`);
+    started = Date.now();
+    const headless = await get(lb.port, "/no-end");
+    elapsedMs = Date.now() - started;
+    assert.equal(headless.status, 504);
+    assert.ok(elapsedMs >= 380 && elapsedMs < 3000, `504 after ${elapsedMs} ms`);
+    // Requests that finish in time are not touched by the sweep, before and after idle periods
+    // longer than the keep-alive (which close the pooled connections in between).
+    for (let round = 0; round < 3; round++) {
+      assert.equal((await get(lb.port, "/length")).body, "hello");
+      await new Promise((resolve) => setTimeout(resolve, 350));
+    }
+  } finally {
+    await lb.close();
+  }
+});
