@@ -88,6 +88,16 @@ export const nodeConfigSchema = z
         requestTimeoutMs: z.number().int().positive().default(5000),
       })
       .prefault({}),
+    api: z
+      .strictObject({
+        /** Serve single-key requests on the fast front (docs/api.md); false: node:http for all. */
+        fastFront: z.boolean().default(true),
+        /** An idle kept-alive client connection is closed after this. */
+        keepAliveMs: z.number().int().min(1000).default(65_000),
+        /** A request head must arrive within this, else 408. */
+        headersTimeoutMs: z.number().int().min(1000).default(60_000),
+      })
+      .prefault({}),
     snapshot: z
       .strictObject({
         /** Take a snapshot and compact the log after this many applied entries. */

@@ -39,6 +39,9 @@ export async function startNode(
     member,
     maxKeyBytes: config.limits.maxKeyBytes,
     maxValueBytes: config.limits.maxValueBytes,
+    fastFront: config.api.fastFront,
+    keepAliveMs: config.api.keepAliveMs,
+    headersTimeoutMs: config.api.headersTimeoutMs,
     ...(config.token ? { token: config.token } : {}),
     onRequest: (route, method, status, durationMs) => {
       // Labelled children are looked up once: prom-client hashes the label object on every

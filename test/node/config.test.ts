@@ -31,6 +31,7 @@ test("a minimal configuration gets the documented defaults", () => {
   assert.equal(config.raft.earlyFailover, true);
   assert.equal(config.limits.maxKeyBytes, 1024);
   assert.equal(config.limits.maxValueBytes, 1024 * 1024);
+  assert.deepEqual(config.api, { fastFront: true, keepAliveMs: 65_000, headersTimeoutMs: 60_000 });
 });
 
 test("every bad field is named by its path", () => {
@@ -38,7 +39,10 @@ test("every bad field is named by its path", () => {
     ...valid,
     raft: { tickMs: 0, colour: "red" },
     listen: { api: "x", peer: "127.0.0.1:1" },
+    api: { fastFront: "yes", keepAliveMs: 10 },
   });
+  assert.match(message, /api\.fastFront/);
+  assert.match(message, /api\.keepAliveMs/);
   assert.match(message, /raft\.tickMs/);
   assert.match(message, /raft: Unrecognized key: "colour"/);
   assert.match(message, /listen\.api: expected HOST:PORT/);
