@@ -140,6 +140,11 @@ class FastConnection {
   lastActivityMs = performance.now();
   /** When the first byte of an incomplete head arrived, or -1. */
   private headStartedMs = -1;
+  /** While a body is incomplete: the bytes `buffered` must reach, and the chunks that came
+   * since (joined once, when enough arrived, not copied again per chunk). */
+  private neededBytes = 0;
+  private arrived: Buffer[] = [];
+  private arrivedBytes = 0;
 
   constructor(
     readonly socket: net.Socket,
@@ -153,6 +158,17 @@ class FastConnection {
 
   private readonly onData = (chunk: Buffer): void => {
     this.lastActivityMs = performance.now();
+    if (this.neededBytes > 0) {
+      this.arrived.push(chunk);
+      this.arrivedBytes += chunk.length;
+      if (this.buffered!.length + this.arrivedBytes < this.neededBytes) return;
+      this.buffered = Buffer.concat([this.buffered!, ...this.arrived]);
+      this.arrived = [];
+      this.arrivedBytes = 0;
+      this.neededBytes = 0;
+      this.next();
+      return;
+    }
     this.buffered = this.buffered === null ? chunk : Buffer.concat([this.buffered, chunk]);
     if (this.busy) {
       if (this.buffered.length > MAX_HEAD_BYTES + this.server.maxBodyBytes && !this.paused) {
@@ -195,6 +211,7 @@ class FastConnection {
     const requestEnd = bodyStart + head.contentLength;
     if (data.length < requestEnd) {
       if (this.headStartedMs < 0) this.headStartedMs = this.lastActivityMs;
+      this.neededBytes = requestEnd;
       return;
     }
     // The body outlives this read: copy it out of the (possibly shared) chunk.

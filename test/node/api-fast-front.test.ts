@@ -171,6 +171,22 @@ test("a request split into single bytes is reassembled", async () => {
   await sameAnswers(open, [...request], 1, 1);
 });
 
+test("a large value arriving in many pieces is stored whole", async () => {
+  const own = await startPair({ maxValueBytes: 1024 * 1024 });
+  try {
+    const value = "0123456789abcdef".repeat(45_000);
+    const request = put("big", value);
+    const pieces: string[] = [];
+    for (let at = 0; at < request.length; at += 16_384) pieces.push(request.slice(at, at + 16_384));
+    await sameAnswers(own, pieces, 1, 1);
+    const text = await sameAnswers(own, [get("big")], 1);
+    assert.ok(text.includes(value), "the stored value is the value sent");
+  } finally {
+    own.fast.close();
+    own.plain.close();
+  }
+});
+
 test("errors: bad key, bad parameter, oversized key and value, bad base64", async () => {
   await samePipelined(open, [
     get("%E0%A4%A"),
