@@ -6,6 +6,7 @@ import type { ClientSide, Exchange } from "./exchange.ts";
 import { headerList, hopByHop } from "./headers.ts";
 import { cookieValue, headerValue, type RequestHead } from "./request-head.ts";
 import type { ForwardHead } from "./upstream-pool.ts";
+import { holdUntilBatchEnd } from "./write-batch.ts";
 
 /** What a request needs from its connection (RawConnection implements it). */
 export interface RequestConnection {
@@ -144,6 +145,7 @@ export class RawRequest implements ClientSide {
       const buffer = Buffer.allocUnsafe(head.length + chunk.length);
       buffer.write(head, 0, "latin1");
       chunk.copy(buffer, head.length);
+      holdUntilBatchEnd(socket);
       ok = socket.write(buffer);
     } else if (head !== null) {
       socket.cork();
@@ -163,7 +165,10 @@ export class RawRequest implements ClientSide {
     if (this.chunkedOut && !this.noBody) {
       if (head === null) socket.write(lastChunk);
       else socket.write(`${head}0\r\n\r\n`, "latin1");
-    } else if (head !== null) socket.write(head, "latin1");
+    } else if (head !== null) {
+      holdUntilBatchEnd(socket);
+      socket.write(head, "latin1");
+    }
     this.connection.responseEnded(this);
   }
 

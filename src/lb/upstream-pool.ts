@@ -11,6 +11,7 @@ import tls from "node:tls";
 import type { UpstreamSpec } from "./config.ts";
 import { assert } from "./errors.ts";
 import { headerList, hopByHop } from "./headers.ts";
+import { holdUntilBatchEnd } from "./write-batch.ts";
 
 export interface UpstreamRequest {
   method: string;
@@ -212,6 +213,7 @@ class Connection {
     else if (body !== null) text += `content-length: ${request.contentLength}\r\n\r\n`;
     else text += "\r\n";
     if (body === null) {
+      if (this.connected) holdUntilBatchEnd(this.socket);
       this.socket.write(text, "latin1");
       return;
     }
