@@ -84,6 +84,9 @@ export interface StateMachineStoreOptions {
    * the main thread. Reads see every applied batch at once (uncommitted writes are served from
    * memory). A crash may roll the store back to an older, whole batch, never a torn one; the
    * same caveat as "deferred" applies. committed() and flush() wait for the background work.
+   * Commits sync the data pages but not the meta page (LMDB's MDB_NOMETASYNC: the store keeps
+   * its integrity, and a system crash may undo the last commit, which the log re-applies);
+   * flush() and a snapshot restore force a full sync.
    */
   syncMode?: SyncMode;
   /** "async" mode: called once if a background commit fails; the store refuses writes after. */
@@ -280,6 +283,7 @@ export class StateMachineStore {
   readonly #overlay = new WriteOverlay();
   readonly #onAsyncError: ((error: Error) => void) | undefined;
   #batchesIssued = 0;
+  #forcedSyncs = 0;
   #lastCommit: Promise<void> = Promise.resolve();
   #asyncFailure: Error | undefined;
 
@@ -309,7 +313,15 @@ export class StateMachineStore {
       );
     }
     mkdirSync(options.dir, { recursive: true });
-    this.#env = open<Buffer, Buffer>({ path: options.dir, maxDbs: 4 });
+    // "async" mode: one sync per commit instead of two (data, then meta page); the log is the
+    // durable record, and flush() forces the full sync before the log behind it is compacted.
+    // In paired runs of the KV benchmark: 9% more writes/s, 0.8 instead of 0.95 context switches
+    // per write.
+    this.#env = open<Buffer, Buffer>({
+      path: options.dir,
+      maxDbs: 4,
+      noMetaSync: this.#syncMode === "async",
+    });
     const dbOptions = { keyEncoding: "binary", encoding: "binary" } as const;
     this.#meta = this.#env.openDB<Buffer, Buffer>({ name: "meta", ...dbOptions });
     this.#data = [
@@ -531,6 +543,7 @@ export class StateMachineStore {
       await this.committed();
       await this.#env.flushed;
       if (this.#asyncFailure) throw this.#asyncFailure;
+      await this.#forceSync();
       return;
     }
     this.#assertNotBusy();
@@ -656,6 +669,8 @@ export class StateMachineStore {
         this.#meta.putSync(META_ACTIVE_DATA, Buffer.from([target]));
         this.#meta.putSync(META_APPLIED_INDEX, encodeUint64(summary.appliedIndex));
       }, TXN_FLAGS_FLUSHED);
+      // Without meta syncs ("async" mode) the switch is durable only after a forced sync.
+      if (this.#syncMode === "async") await this.#forceSync();
     } catch (error) {
       // Not switched: drop the partial copy (also done at the next open if this fails).
       try {
@@ -676,6 +691,21 @@ export class StateMachineStore {
     } finally {
       this.#restoring = false;
     }
+  }
+
+  /** Full syncs forced so far (flush() and snapshot restores in "async" mode). */
+  get forcedSyncs(): number {
+    return this.#forcedSyncs;
+  }
+
+  /** mdb_env_sync(force): data and meta pages on disk, whatever the environment's flags. */
+  #forceSync(): Promise<void> {
+    this.#forcedSyncs++;
+    // `sync` is on lmdb's root database but missing from its type declarations.
+    const env = this.#env as unknown as { sync(callback: (error?: Error) => void): void };
+    return new Promise((resolve, reject) => {
+      env.sync((error) => (error ? reject(error) : resolve()));
+    });
   }
 
   async close(): Promise<void> {

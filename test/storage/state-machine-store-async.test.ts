@@ -267,7 +267,10 @@ test("async mode: a snapshot restore waits for queued batches, then replaces the
     for (let batch = 1; batch <= 20; batch++) {
       target.applyBatch(batch, (txn) => txn.put(Buffer.from(`k${batch}`), Buffer.from("x")));
     }
+    const syncsBefore = target.forcedSyncs;
     const summary = await target.restoreFromSnapshot(source.openSnapshot());
+    // Commits skip the meta-page sync in this mode: the switch to the restored data is forced.
+    assert.equal(target.forcedSyncs, syncsBefore + 1);
     assert.equal(summary.appliedIndex, 100);
     assert.equal(target.appliedIndex(), 100);
     assert.equal(target.pendingBatches(), 0);
@@ -280,6 +283,37 @@ test("async mode: a snapshot restore waits for queued batches, then replaces the
   } finally {
     await source.close();
     await target.close();
+    dir.remove();
+  }
+});
+
+test("async mode: flush() forces a full sync after the commits, and a reopen keeps every batch", async () => {
+  const dir = temporaryDirectory("sm-async-flush");
+  let store = StateMachineStore.open({ dir: dir.path, syncMode: "async" });
+  try {
+    for (let batch = 1; batch <= 30; batch++) {
+      store.applyBatch(batch, (txn) =>
+        txn.put(Buffer.from(`k${batch % 7}`), Buffer.from(`${batch}`)),
+      );
+    }
+    assert.equal(store.forcedSyncs, 0, "commits alone force no sync");
+    await store.flush();
+    assert.equal(store.forcedSyncs, 1);
+    assert.equal(store.pendingBatches(), 0);
+    await store.close();
+    store = StateMachineStore.open({ dir: dir.path, syncMode: "async" });
+    assert.equal(store.appliedIndex(), 30);
+    assert.equal(Buffer.from(store.get(Buffer.from("k2"))!).toString(), "30");
+    // The synchronous modes sync every commit themselves and force nothing.
+    const fsyncDir = temporaryDirectory("sm-fsync-flush");
+    const plain = StateMachineStore.open({ dir: fsyncDir.path });
+    plain.applyBatch(1, (txn) => txn.put(Buffer.from("a"), Buffer.from("b")));
+    await plain.flush();
+    assert.equal(plain.forcedSyncs, 0);
+    await plain.close();
+    fsyncDir.remove();
+  } finally {
+    await store.close();
     dir.remove();
   }
 });
