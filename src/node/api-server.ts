@@ -157,6 +157,8 @@ class FastConnection {
   }
 
   private readonly onData = (chunk: Buffer): void => {
+    // After `Connection: close` was answered, nothing more is served: drop what still comes.
+    if (this.closing) return;
     this.lastActivityMs = performance.now();
     if (this.neededBytes > 0) {
       this.arrived.push(chunk);
