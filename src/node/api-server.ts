@@ -349,12 +349,7 @@ export class ApiServer {
       this.listener.listen(port, host, () => {
         this.listener.off("error", reject);
         if (this.listener !== this.http) {
-          // Deadlines are checked by one timer for all connections, at a tenth of the shortest.
-          const everyMs = Math.max(
-            10,
-            Math.min(1000, this.headersTimeoutMs / 10, this.keepAliveMs / 10),
-          );
-          this.sweepTimer = setInterval(() => this.sweep(), everyMs);
+          this.sweepTimer = setInterval(() => this.sweep(), this.sweepEveryMs);
           this.sweepTimer.unref();
         }
         resolve();

@@ -248,7 +248,7 @@ async function handle(context: RouteContext, options: HttpApiOptions): Promise<v
   );
 }
 
-/** An answer to send: what both the node:http server and the fast front (kv-front.ts) write. */
+/** An answer to send: what both the node:http server and the fast front (api-server.ts) write. */
 export interface ApiAnswer {
   readonly status: number;
   /** JSON text. */
@@ -576,9 +576,7 @@ function sendAnswer(response: ServerResponse, answer: ApiAnswer): void {
 }
 
 function sendJson(response: ServerResponse, status: number, value: unknown): void {
-  const body = JSON.stringify(value);
-  response.writeHead(status, { ...JSON_HEADERS, "content-length": Buffer.byteLength(body) });
-  response.end(body);
+  sendAnswer(response, { status, body: JSON.stringify(value), headers: undefined });
 }
 
 function sendError(response: ServerResponse, error: NodeError): void {
