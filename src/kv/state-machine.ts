@@ -98,6 +98,8 @@ export interface KvStateMachineOptions {
   syncMode?: SyncMode;
   /** "async" sync mode: called once if a background commit fails (see StateMachineStore). */
   onAsyncError?: (error: Error) => void;
+  /** "async" sync mode: how often commits start at most (see StateMachineStore). */
+  commitIntervalMs?: number;
   limits?: Partial<KvLimits>;
   snapshotChunkSizeBytes?: number;
 }
@@ -260,6 +262,7 @@ export class KvStateMachine {
       dir: options.dir,
       syncMode: options.syncMode,
       onAsyncError: options.onAsyncError,
+      commitIntervalMs: options.commitIntervalMs,
       snapshotChunkSizeBytes: options.snapshotChunkSizeBytes,
       // A snapshot record holds one stored value: the limit plus the record header.
       maxSnapshotValueSizeBytes: resolveKvLimits(options.limits).maxValueSizeBytes + 64,

@@ -113,6 +113,15 @@ export const nodeConfigSchema = z
         catchUpEntries: z.number().int().min(0).default(1000),
       })
       .prefault({}),
+    stateMachine: z
+      .strictObject({
+        /**
+         * The state machine's LMDB commits start at most this often; entries applied in between
+         * are served from memory and committed together. 0: one commit per applied batch.
+         */
+        commitIntervalMs: z.number().int().min(0).max(10_000).default(100),
+      })
+      .prefault({}),
     log: z
       .strictObject({
         level: z.enum(["trace", "debug", "info", "warn", "error", "fatal"]).default("info"),

@@ -302,9 +302,11 @@ export class ClusterMember implements MemberApi {
     const kv = KvStateMachine.open({
       dir: directories.kv,
       // The log is the durable record: the state machine's batches are committed and flushed by
-      // LMDB's writer thread, off the Ready loop, and flushed before the log behind them is
-      // compacted (takeSnapshot); after a crash the member re-applies from the log.
+      // LMDB's writer thread, off the Ready loop, several together (commitIntervalMs), and
+      // flushed before the log behind them is compacted (takeSnapshot); after a crash the
+      // member re-applies from the log.
       syncMode: "async",
+      commitIntervalMs: config.stateMachine.commitIntervalMs,
       onAsyncError: (error) => storeFailure?.(error),
       limits: {
         maxKeySizeBytes: config.limits.maxKeyBytes,

@@ -4,7 +4,8 @@
 //   meta    - the applied index, which data database is active, the format version
 //   data-0  - state-machine data (one of the two is active)
 //   data-1  - the other one: empty, or the target of a snapshot restore in progress
-// A batch of committed entries and the applied index are written in one LMDB write transaction,
+// A batch of committed entries (in "async" mode, every batch applied since the last commit) and
+// the applied index are written in one LMDB write transaction,
 // so after any crash the data and the applied index describe the same point of the log: a
 // restart never re-applies or skips an entry. See docs/kv.md ("Durability contract").
 
@@ -91,12 +92,30 @@ export interface StateMachineStoreOptions {
   syncMode?: SyncMode;
   /** "async" mode: called once if a background commit fails; the store refuses writes after. */
   onAsyncError?: (error: Error) => void;
+  /**
+   * "async" mode: commits start at most this often; the batches applied in between go into
+   * the next commit together (one LMDB transaction and one sync for all of them, as etcd's
+   * backend commits every 100 ms). A batch applied when the last commit started longer ago
+   * than this is committed at once. 0 commits every batch on its own. Default 100 ms.
+   */
+  commitIntervalMs?: number;
+  /** "async" mode: a commit starts at once when this many writes wait for one. Default 10000. */
+  maxQueuedWrites?: number;
+  /** "async" mode: ...or when their keys and values reach this many bytes. Default 64 MiB. */
+  maxQueuedBytes?: number;
   /** Target size of one snapshot chunk; default 256 KiB. Bounds memory while streaming. */
   snapshotChunkSizeBytes?: number;
   /** Bytes written per LMDB transaction while restoring a snapshot; default 8 MiB. */
   restoreBatchSizeBytes?: number;
   /** Largest value a snapshot record may declare before it is called corrupt; default 64 MiB. */
   maxSnapshotValueSizeBytes?: number;
+}
+
+/** "async" mode: one applied batch waiting for its commit. */
+interface QueuedBatch {
+  readonly batch: number;
+  readonly writes: ReadonlyMap<string, { key: Buffer; value: Buffer | null }>;
+  readonly appliedIndex: number;
 }
 
 export interface StoreEntry {
@@ -286,11 +305,28 @@ export class StateMachineStore {
   #forcedSyncs = 0;
   #lastCommit: Promise<void> = Promise.resolve();
   #asyncFailure: Error | undefined;
+  readonly #commitIntervalMs: number;
+  readonly #maxQueuedWrites: number;
+  readonly #maxQueuedBytes: number;
+  /** "async" mode: applied batches waiting for the next commit (see commitIntervalMs). */
+  #queued: QueuedBatch[] = [];
+  #queuedWrites = 0;
+  #queuedBytes = 0;
+  #commits = 0;
+  #commitTimer: NodeJS.Timeout | undefined;
+  #lastCommitStartMs = Number.NEGATIVE_INFINITY;
 
   private constructor(options: StateMachineStoreOptions) {
     this.dir = options.dir;
     this.#syncMode = options.syncMode ?? "fsync";
     this.#onAsyncError = options.onAsyncError;
+    this.#commitIntervalMs = nonNegativeInteger(options.commitIntervalMs, 100, "commitIntervalMs");
+    this.#maxQueuedWrites = positiveInteger(options.maxQueuedWrites, 10_000, "maxQueuedWrites");
+    this.#maxQueuedBytes = positiveInteger(
+      options.maxQueuedBytes,
+      64 * 1024 * 1024,
+      "maxQueuedBytes",
+    );
     this.#snapshotChunkSizeBytes = positiveInteger(
       options.snapshotChunkSizeBytes,
       256 * 1024,
@@ -482,7 +518,52 @@ export class StateMachineStore {
     const batch = ++this.#batchesIssued;
     this.#overlay.add(batch, writes);
     this.#appliedIndex = appliedIndex;
-    const applied = encodeUint64(appliedIndex);
+    this.#queued.push({ batch, writes, appliedIndex });
+    this.#queuedWrites += writes.size;
+    for (const write of writes.values())
+      this.#queuedBytes += write.key.length + (write.value?.length ?? 0);
+    const waitMs = this.#lastCommitStartMs + this.#commitIntervalMs - performance.now();
+    if (
+      waitMs <= 0 ||
+      this.#queuedWrites >= this.#maxQueuedWrites ||
+      this.#queuedBytes >= this.#maxQueuedBytes
+    )
+      this.#commitQueued();
+    else if (this.#commitTimer === undefined) {
+      this.#commitTimer = setTimeout(() => {
+        this.#commitTimer = undefined;
+        this.#commitQueued();
+      }, waitMs);
+    }
+    return result;
+  }
+
+  /**
+   * Queues every applied batch waiting for a commit to LMDB's writer thread as one transaction,
+   * with the last one's applied index (lmdb's batch(): all or nothing). A key written by
+   * several of them is written once, with its newest value.
+   */
+  #commitQueued(): void {
+    if (this.#commitTimer !== undefined) {
+      clearTimeout(this.#commitTimer);
+      this.#commitTimer = undefined;
+    }
+    const queued = this.#queued;
+    if (queued.length === 0) return;
+    this.#queued = [];
+    this.#queuedWrites = 0;
+    this.#queuedBytes = 0;
+    this.#lastCommitStartMs = performance.now();
+    this.#commits++;
+    const db = this.#data[this.#active];
+    let writes = queued[0]!.writes;
+    if (queued.length > 1) {
+      const merged = new Map(writes);
+      for (let i = 1; i < queued.length; i++)
+        for (const [name, write] of queued[i]!.writes) merged.set(name, write);
+      writes = merged;
+    }
+    const applied = encodeUint64(queued[queued.length - 1]!.appliedIndex);
     const committed = this.#env.batch(() => {
       for (const write of writes.values()) {
         if (write.value === null) void db.remove(write.key);
@@ -492,7 +573,7 @@ export class StateMachineStore {
     });
     this.#lastCommit = committed.then(
       () => {
-        this.#overlay.committed(batch);
+        for (const { batch } of queued) this.#overlay.committed(batch);
       },
       (error: unknown) => {
         const failure =
@@ -503,7 +584,6 @@ export class StateMachineStore {
         }
       },
     );
-    return result;
   }
 
   /** A key's current value: the newest uncommitted write if any, else the stored one. */
@@ -521,6 +601,7 @@ export class StateMachineStore {
   /** Resolves once every batch applied so far is committed; rejects if a commit failed. */
   async committed(): Promise<void> {
     for (;;) {
+      this.#commitQueued();
       const last = this.#lastCommit;
       await last;
       if (this.#asyncFailure) throw this.#asyncFailure;
@@ -693,6 +774,11 @@ export class StateMachineStore {
     }
   }
 
+  /** LMDB transactions started for applied batches in "async" mode (several batches may share one). */
+  get commits(): number {
+    return this.#commits;
+  }
+
   /** Full syncs forced so far (flush() and snapshot restores in "async" mode). */
   get forcedSyncs(): number {
     return this.#forcedSyncs;
@@ -739,6 +825,17 @@ export class StateMachineStore {
       );
     }
   }
+}
+
+function nonNegativeInteger(value: number | undefined, fallback: number, name: string): number {
+  if (value === undefined) return fallback;
+  if (!Number.isSafeInteger(value) || value < 0) {
+    throw new StateMachineStoreError(
+      "INVALID_OPTIONS",
+      `${name} must be an integer of at least 0, got ${value}`,
+    );
+  }
+  return value;
 }
 
 function positiveInteger(value: number | undefined, fallback: number, name: string): number {

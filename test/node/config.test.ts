@@ -32,6 +32,7 @@ test("a minimal configuration gets the documented defaults", () => {
   assert.equal(config.limits.maxKeyBytes, 1024);
   assert.equal(config.limits.maxValueBytes, 1024 * 1024);
   assert.deepEqual(config.api, { fastFront: true, keepAliveMs: 65_000, headersTimeoutMs: 60_000 });
+  assert.deepEqual(config.stateMachine, { commitIntervalMs: 100 });
 });
 
 test("every bad field is named by its path", () => {
@@ -40,7 +41,9 @@ test("every bad field is named by its path", () => {
     raft: { tickMs: 0, colour: "red" },
     listen: { api: "x", peer: "127.0.0.1:1" },
     api: { fastFront: "yes", keepAliveMs: 10 },
+    stateMachine: { commitIntervalMs: -1 },
   });
+  assert.match(message, /stateMachine\.commitIntervalMs/);
   assert.match(message, /api\.fastFront/);
   assert.match(message, /api\.keepAliveMs/);
   assert.match(message, /raft\.tickMs/);

@@ -13,6 +13,7 @@ type Step =
   | { kind: "batch"; ops: Op[] }
   | { kind: "failing-batch"; ops: Op[] }
   | { kind: "yield" }
+  | { kind: "sleep" }
   | { kind: "read"; prefix: number; after: number; limit: number; maxBytes: number }
   | { kind: "view" }
   | { kind: "reopen" };
@@ -55,6 +56,7 @@ const step: fc.Arbitrary<Step> = fc.oneof(
     }),
   },
   { weight: 2, arbitrary: fc.constant({ kind: "yield" as const }) },
+  { weight: 1, arbitrary: fc.constant({ kind: "sleep" as const }) },
   {
     weight: 4,
     arbitrary: fc.record({
@@ -136,101 +138,226 @@ function applyOps(model: Map<string, string>, ops: readonly Op[]): void {
 
 test("async mode: reads at any moment equal the model; reopen keeps every applied batch", async () => {
   await fc.assert(
-    fc.asyncProperty(fc.array(step, { minLength: 1, maxLength: 40 }), async (steps) => {
-      const dir = temporaryDirectory("sm-async");
-      let store = StateMachineStore.open({ dir: dir.path, syncMode: "async" });
-      const model = new Map<string, string>();
-      let applied = 0;
-      try {
-        for (const [position, s] of steps.entries()) {
-          const label = `step ${position} (${s.kind})`;
-          if (s.kind === "batch") {
-            const existed = s.ops.map(() => false);
-            store.applyBatch(applied + 1, (txn) => {
-              const shadow = new Map(model);
-              for (const [i, o] of s.ops.entries()) {
-                // Reads inside the body see the body's own earlier writes.
-                const before = txn.get(keyBytes(o.key));
-                assert.equal(
-                  before === undefined ? undefined : Buffer.from(before).toString(),
-                  shadow.get(keyName(o.key)),
-                  `${label}: txn get`,
-                );
-                if (o.kind === "put") {
-                  txn.put(keyBytes(o.key), valueBytes(o.value));
-                  shadow.set(keyName(o.key), valueBytes(o.value).toString());
-                } else {
-                  existed[i] = txn.delete(keyBytes(o.key));
-                  assert.equal(existed[i], shadow.has(keyName(o.key)), `${label}: delete result`);
-                  shadow.delete(keyName(o.key));
-                }
-              }
-            });
-            applied++;
-            applyOps(model, s.ops);
-          } else if (s.kind === "failing-batch") {
-            assert.throws(() =>
+    // Commit intervals: every batch on its own, a few milliseconds (sleeps let the timer fire
+    // between steps), and longer than any sequence (only committed(), flush() and the size
+    // bounds start commits).
+    fc.asyncProperty(
+      fc.array(step, { minLength: 1, maxLength: 40 }),
+      fc.constantFrom(0, 4, 60_000),
+      fc.constantFrom(4, 10_000),
+      async (steps, commitIntervalMs, maxQueuedWrites) => {
+        const options = { syncMode: "async", commitIntervalMs, maxQueuedWrites } as const;
+        const dir = temporaryDirectory("sm-async");
+        let store = StateMachineStore.open({ dir: dir.path, ...options });
+        const model = new Map<string, string>();
+        let applied = 0;
+        try {
+          for (const [position, s] of steps.entries()) {
+            const label = `step ${position} (${s.kind})`;
+            if (s.kind === "batch") {
+              const existed = s.ops.map(() => false);
               store.applyBatch(applied + 1, (txn) => {
-                for (const o of s.ops) {
-                  if (o.kind === "put") txn.put(keyBytes(o.key), valueBytes(o.value));
-                  else txn.delete(keyBytes(o.key));
+                const shadow = new Map(model);
+                for (const [i, o] of s.ops.entries()) {
+                  // Reads inside the body see the body's own earlier writes.
+                  const before = txn.get(keyBytes(o.key));
+                  assert.equal(
+                    before === undefined ? undefined : Buffer.from(before).toString(),
+                    shadow.get(keyName(o.key)),
+                    `${label}: txn get`,
+                  );
+                  if (o.kind === "put") {
+                    txn.put(keyBytes(o.key), valueBytes(o.value));
+                    shadow.set(keyName(o.key), valueBytes(o.value).toString());
+                  } else {
+                    existed[i] = txn.delete(keyBytes(o.key));
+                    assert.equal(existed[i], shadow.has(keyName(o.key)), `${label}: delete result`);
+                    shadow.delete(keyName(o.key));
+                  }
                 }
-                throw new Error("the body refuses");
-              }),
-            );
-          } else if (s.kind === "yield") {
-            await new Promise((resolve) => setImmediate(resolve));
-          } else if (s.kind === "read") {
-            assert.equal(store.appliedIndex(), applied, `${label}: applied index`);
-            checkReads(store, model, s, label);
-          } else if (s.kind === "view") {
-            // A view is the image of this moment, even as later batches are applied.
-            const view = store.readView();
-            const image = new Map(model);
-            store.applyBatch(applied + 1, (txn) => txn.put(keyBytes(0), Buffer.from("later")));
-            applied++;
-            model.set(keyName(0), "later");
-            assert.equal(view.appliedIndex, applied - 1);
-            checkReads(
-              view,
-              image,
-              { kind: "read", prefix: 0, after: -1, limit: 100, maxBytes: 0 },
-              label,
-            );
-            view.close();
-          } else {
-            await store.close();
-            store = StateMachineStore.open({ dir: dir.path, syncMode: "async" });
-            assert.equal(store.appliedIndex(), applied, `${label}: applied index after reopen`);
-            assert.equal(store.pendingBatches(), 0);
+              });
+              applied++;
+              applyOps(model, s.ops);
+            } else if (s.kind === "failing-batch") {
+              assert.throws(() =>
+                store.applyBatch(applied + 1, (txn) => {
+                  for (const o of s.ops) {
+                    if (o.kind === "put") txn.put(keyBytes(o.key), valueBytes(o.value));
+                    else txn.delete(keyBytes(o.key));
+                  }
+                  throw new Error("the body refuses");
+                }),
+              );
+            } else if (s.kind === "yield") {
+              await new Promise((resolve) => setImmediate(resolve));
+            } else if (s.kind === "sleep") {
+              await new Promise((resolve) => setTimeout(resolve, 6));
+            } else if (s.kind === "read") {
+              assert.equal(store.appliedIndex(), applied, `${label}: applied index`);
+              checkReads(store, model, s, label);
+            } else if (s.kind === "view") {
+              // A view is the image of this moment, even as later batches are applied.
+              const view = store.readView();
+              const image = new Map(model);
+              store.applyBatch(applied + 1, (txn) => txn.put(keyBytes(0), Buffer.from("later")));
+              applied++;
+              model.set(keyName(0), "later");
+              assert.equal(view.appliedIndex, applied - 1);
+              checkReads(
+                view,
+                image,
+                { kind: "read", prefix: 0, after: -1, limit: 100, maxBytes: 0 },
+                label,
+              );
+              view.close();
+            } else {
+              await store.close();
+              store = StateMachineStore.open({ dir: dir.path, ...options });
+              assert.equal(store.appliedIndex(), applied, `${label}: applied index after reopen`);
+              assert.equal(store.pendingBatches(), 0);
+            }
           }
+          await store.committed();
+          assert.equal(store.pendingBatches(), 0, "every batch committed");
+          checkReads(
+            store,
+            model,
+            { kind: "read", prefix: 0, after: -1, limit: 100, maxBytes: 0 },
+            "end",
+          );
+          await store.flush();
+          await store.close();
+          // A store opened in the default mode reads the same committed data.
+          store = StateMachineStore.open({ dir: dir.path });
+          assert.equal(store.appliedIndex(), applied);
+          checkReads(
+            store,
+            model,
+            { kind: "read", prefix: 0, after: -1, limit: 100, maxBytes: 0 },
+            "reopened",
+          );
+        } finally {
+          await store.close();
+          dir.remove();
         }
-        await store.committed();
-        assert.equal(store.pendingBatches(), 0, "every batch committed");
-        checkReads(
-          store,
-          model,
-          { kind: "read", prefix: 0, after: -1, limit: 100, maxBytes: 0 },
-          "end",
-        );
-        await store.flush();
-        await store.close();
-        // A store opened in the default mode reads the same committed data.
-        store = StateMachineStore.open({ dir: dir.path });
-        assert.equal(store.appliedIndex(), applied);
-        checkReads(
-          store,
-          model,
-          { kind: "read", prefix: 0, after: -1, limit: 100, maxBytes: 0 },
-          "reopened",
-        );
-      } finally {
-        await store.close();
-        dir.remove();
-      }
-    }),
+      },
+    ),
     { numRuns: 60, seed: 20261127 },
   );
+});
+
+test("async mode: batches applied within the commit interval share one commit", async () => {
+  const dir = temporaryDirectory("sm-async-coalesce");
+  const store = StateMachineStore.open({
+    dir: dir.path,
+    syncMode: "async",
+    commitIntervalMs: 60_000,
+  });
+  try {
+    // The first batch commits at once (no commit started within the interval)...
+    store.applyBatch(1, (txn) => txn.put(Buffer.from("k"), Buffer.from("1")));
+    assert.equal(store.commits, 1);
+    // ...the next ones wait for the interval, readable all along.
+    for (let batch = 2; batch <= 20; batch++) {
+      store.applyBatch(batch, (txn) => {
+        txn.put(Buffer.from("k"), Buffer.from(`${batch}`));
+        if (batch === 10) txn.put(Buffer.from("gone"), Buffer.from("soon"));
+        if (batch === 11) txn.delete(Buffer.from("gone"));
+      });
+    }
+    assert.equal(store.commits, 1);
+    assert.ok(store.pendingBatches() >= 19);
+    assert.equal(Buffer.from(store.get(Buffer.from("k"))!).toString(), "20");
+    assert.equal(store.get(Buffer.from("gone")), undefined);
+    // committed() starts the waiting commit: one transaction for the 19 batches.
+    await store.committed();
+    assert.equal(store.commits, 2);
+    assert.equal(store.pendingBatches(), 0);
+    await store.close();
+    const reopened = StateMachineStore.open({ dir: dir.path });
+    assert.equal(reopened.appliedIndex(), 20);
+    assert.equal(Buffer.from(reopened.get(Buffer.from("k"))!).toString(), "20");
+    assert.equal(reopened.get(Buffer.from("gone")), undefined);
+    await reopened.close();
+  } finally {
+    await store.close();
+    dir.remove();
+  }
+});
+
+test("async mode: the commit timer commits waiting batches without being asked", async () => {
+  const dir = temporaryDirectory("sm-async-timer");
+  const store = StateMachineStore.open({ dir: dir.path, syncMode: "async", commitIntervalMs: 30 });
+  try {
+    store.applyBatch(1, (txn) => txn.put(Buffer.from("a"), Buffer.from("1")));
+    store.applyBatch(2, (txn) => txn.put(Buffer.from("b"), Buffer.from("2")));
+    assert.equal(store.commits, 1, "the second batch waits for the interval");
+    for (let waited = 0; waited < 200 && store.pendingBatches() > 0; waited++)
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    assert.equal(store.pendingBatches(), 0, "the timer committed it");
+    assert.equal(store.commits, 2);
+  } finally {
+    await store.close();
+    dir.remove();
+  }
+});
+
+test("async mode: a commit starts at once when the waiting writes reach their bounds", async () => {
+  const dir = temporaryDirectory("sm-async-bounds");
+  const byCount = StateMachineStore.open({
+    dir: `${dir.path}/count`,
+    syncMode: "async",
+    commitIntervalMs: 60_000,
+    maxQueuedWrites: 50,
+  });
+  const byBytes = StateMachineStore.open({
+    dir: `${dir.path}/bytes`,
+    syncMode: "async",
+    commitIntervalMs: 60_000,
+    maxQueuedBytes: 1000,
+  });
+  try {
+    const twenty = (batch: number) => (txn: { put(k: Uint8Array, v: Uint8Array): void }) => {
+      for (let i = 0; i < 20; i++) txn.put(Buffer.from(`k${i}`), Buffer.from(`${batch}`));
+    };
+    byCount.applyBatch(1, twenty(1));
+    byCount.applyBatch(2, twenty(2));
+    byCount.applyBatch(3, twenty(3));
+    assert.equal(byCount.commits, 1, "40 writes wait");
+    byCount.applyBatch(4, twenty(4));
+    assert.equal(byCount.commits, 2, "60 writes reach maxQueuedWrites");
+    byBytes.applyBatch(1, (txn) => txn.put(Buffer.from("a"), Buffer.alloc(10)));
+    byBytes.applyBatch(2, (txn) => txn.put(Buffer.from("b"), Buffer.alloc(600)));
+    assert.equal(byBytes.commits, 1);
+    byBytes.applyBatch(3, (txn) => txn.put(Buffer.from("c"), Buffer.alloc(600)));
+    assert.equal(byBytes.commits, 2, "1202 bytes reach maxQueuedBytes");
+  } finally {
+    await byCount.close();
+    await byBytes.close();
+    dir.remove();
+  }
+});
+
+test("async mode: commit interval and bounds are validated", () => {
+  const dir = temporaryDirectory("sm-async-options");
+  try {
+    for (const bad of [
+      { commitIntervalMs: -1 },
+      { commitIntervalMs: 1.5 },
+      { maxQueuedWrites: 0 },
+      { maxQueuedBytes: -5 },
+    ]) {
+      assert.throws(
+        () => StateMachineStore.open({ dir: dir.path, syncMode: "async", ...bad }),
+        (error: unknown) =>
+          (error as { code?: string }).code === "INVALID_OPTIONS" &&
+          (error as Error).message.includes(Object.keys(bad)[0]!),
+        JSON.stringify(bad),
+      );
+    }
+  } finally {
+    dir.remove();
+  }
 });
 
 test("async mode: applyBatch returns before the commit; committed() waits for it", async () => {
