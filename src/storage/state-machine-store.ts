@@ -549,7 +549,9 @@ export class StateMachineStore {
       this.#commitTimer = undefined;
     }
     const queued = this.#queued;
-    if (queued.length === 0) return;
+    // After a failed commit nothing later may commit: its applied index would cover the
+    // batches that failed. The node stops and re-applies from its log.
+    if (queued.length === 0 || this.#asyncFailure) return;
     this.#queued = [];
     this.#queuedWrites = 0;
     this.#queuedBytes = 0;
