@@ -267,6 +267,8 @@ export class ClusterMember implements MemberApi {
         term: () => this.term,
         commitIndex: () => this.commitIndex,
         appliedIndex: () => this.kv.appliedIndex(),
+        stateMachineCommits: () => this.kv.store.commits,
+        stateMachinePendingBatches: () => this.kv.store.pendingBatches(),
         peerLag: () => {
           const status = this.raft.status();
           return [...status.progress]

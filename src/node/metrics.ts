@@ -8,6 +8,10 @@ export interface MetricsSource {
   appliedIndex(): number;
   /** Per-peer replication lag in entries, as the leader sees it; empty on followers. */
   peerLag(): ReadonlyArray<{ peer: number; lag: number }>;
+  /** LMDB transactions the state machine started for applied batches. */
+  stateMachineCommits(): number;
+  /** Applied batches the state machine serves from memory until their commit. */
+  stateMachinePendingBatches(): number;
 }
 
 const ROLES = ["leader", "follower", "pre-candidate", "candidate", "learner"] as const;
@@ -69,6 +73,23 @@ export class NodeMetrics {
       collect() {
         this.reset();
         for (const { peer, lag } of source.peerLag()) this.set({ peer: String(peer) }, lag);
+      },
+    });
+    new Counter({
+      name: "hothot_state_machine_commits_total",
+      help: "LMDB transactions of the state machine (each commits every batch applied since the last)",
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc(source.stateMachineCommits());
+      },
+    });
+    new Gauge({
+      name: "hothot_state_machine_pending_batches",
+      help: "applied batches served from memory until the state machine's next commit",
+      registers: [registry],
+      collect() {
+        this.set(source.stateMachinePendingBatches());
       },
     });
     this.elections = new Counter({

@@ -139,4 +139,7 @@ test("bad input gets a 4xx with a stable code", async () => {
   const metrics = await (await fetch(`${api}/metrics`)).text();
   assert.match(metrics, /hothot_role\{role="leader",node="\d+"\} 1/);
   assert.match(metrics, /hothot_fsync_duration_seconds_count/);
+  // The writes of the tests before this one were committed to the state machine's LMDB.
+  assert.match(metrics, /hothot_state_machine_commits_total\{node="\d+"\} [1-9]/);
+  assert.match(metrics, /hothot_state_machine_pending_batches\{node="\d+"\} \d+/);
 });
