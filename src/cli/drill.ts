@@ -6,7 +6,9 @@ import { randomInt } from "node:crypto";
 import { type Command, InvalidArgumentError, Option } from "commander";
 import {
   DRILL_DEFAULTS,
+  DRILL_LOG_LEVELS,
   DrillError,
+  type DrillLogLevel,
   exitCode,
   FAULT_KINDS,
   type FaultKind,
@@ -69,6 +71,7 @@ interface DrillFlags {
   leaderBoundMs: number;
   checkTimeoutMs: number;
   lb: boolean;
+  logLevel: DrillLogLevel;
 }
 
 export function registerDrillCommand(program: Command): void {
@@ -120,6 +123,14 @@ export function registerDrillCommand(program: Command): void {
       integerOption(1000, 86_400_000),
       DRILL_DEFAULTS.checkTimeoutMs,
     )
+    .addOption(
+      new Option(
+        "--log-level <level>",
+        "the nodes' log level (debug also logs role changes and peer redials)",
+      )
+        .choices(DRILL_LOG_LEVELS)
+        .default("info"),
+    )
     .action(async (flags: DrillFlags) => {
       const controller = new AbortController();
       let interrupts = 0;
@@ -147,6 +158,7 @@ export function registerDrillCommand(program: Command): void {
           leaderBoundMs: flags.leaderBoundMs,
           checkTimeoutMs: flags.checkTimeoutMs,
           lb: flags.lb,
+          logLevel: flags.logLevel,
           ...(flags.dir !== undefined ? { dir: flags.dir } : {}),
           progress: (line) => process.stderr.write(`${line}\n`),
           signal: controller.signal,

@@ -39,6 +39,9 @@ import {
 import { buildSchedule, describeFault, FAULT_KINDS, type FaultKind } from "./schedule.ts";
 import { clientExecutor, type Executor, keyEpoch, pinnedExecutor, runClient } from "./workload.ts";
 
+export const DRILL_LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "fatal"] as const;
+export type DrillLogLevel = (typeof DRILL_LOG_LEVELS)[number];
+
 export interface DrillOptions {
   readonly nodes: number;
   readonly durationMs: number;
@@ -60,6 +63,8 @@ export interface DrillOptions {
    * no bearer token, so with namespaces the nodes run with `insecure: true` instead of a token.
    */
   readonly lb?: boolean;
+  /** The nodes' log level (default "info"); "debug" also logs role changes and peer redials. */
+  readonly logLevel?: DrillLogLevel;
   /** Progress lines (stderr in the CLI). */
   readonly progress?: (line: string) => void;
   readonly signal?: AbortSignal;
@@ -117,6 +122,10 @@ export function validateDrillOptions(options: DrillOptions): void {
   const keys = options.keys ?? DRILL_DEFAULTS.keys;
   if (!Number.isSafeInteger(keys) || keys < 1 || keys > DRILL_LIMITS.keysMax)
     fail(`keys must be from 1 to ${DRILL_LIMITS.keysMax}`);
+  if (options.logLevel !== undefined && !DRILL_LOG_LEVELS.includes(options.logLevel))
+    fail(
+      `--log-level must be one of ${DRILL_LOG_LEVELS.join(", ")}, got ${JSON.stringify(options.logLevel)}`,
+    );
 }
 
 /** The command that repeats this plan. */
@@ -130,6 +139,8 @@ export function drillCommand(options: DrillOptions): string {
     `--seed ${options.seed}`,
   ];
   if (options.lb) parts.push("--lb");
+  if (options.logLevel !== undefined && options.logLevel !== "info")
+    parts.push(`--log-level ${options.logLevel}`);
   return parts.join(" ");
 }
 
@@ -238,7 +249,7 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
         }
       : {}),
     nodeOverrides: {
-      log: { level: "info", pretty: false },
+      log: { level: options.logLevel ?? "info", pretty: false },
       ...(token ? { token } : {}),
       ...(lab && options.lb ? { insecure: true } : {}),
     },

@@ -16,6 +16,8 @@ export {
 export {
   DRILL_DEFAULTS,
   DRILL_LIMITS,
+  DRILL_LOG_LEVELS,
+  type DrillLogLevel,
   type DrillOptions,
   drillCommand,
   runDrill,

@@ -35,6 +35,7 @@ test("invalid drill flags are refused with a message that says what is allowed",
     [["--duration", "soon"], /expected a duration such as 60s/],
     [["--clients", "0"], /expected an integer from 1 to 64/],
     [["--seed", "-1"], /expected an integer from 0/],
+    [["--log-level", "loud"], /Allowed choices are trace, debug, info, warn, error, fatal/],
   ];
   for (const [args, message] of cases) assert.match(await parseError(args), message);
 });

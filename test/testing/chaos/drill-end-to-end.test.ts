@@ -35,6 +35,8 @@ test("a one-minute drill with kill -9, SIGSTOP (and partitions as root) passes e
         "20261127",
         "--dir",
         dir,
+        "--log-level",
+        "debug",
         "--json",
       ],
       240_000,
@@ -61,6 +63,9 @@ test("a one-minute drill with kill -9, SIGSTOP (and partitions as root) passes e
     assert.equal(recheck.code, 0, recheck.stdout + recheck.stderr);
     assert.match(recheck.stdout, /\tlinearizable\t/);
     assert.ok(existsSync(join(dir, "cluster", "logs", "node-1.log")));
+    // --log-level debug reached the nodes: the role changes of the faults are logged.
+    assert.match(readFileSync(join(dir, "cluster", "logs", "node-1.log"), "utf8"), /"level":20,/);
+    assert.match(report.command, /--log-level debug/);
     if (network.available) {
       const octet = /10\.77\.(\d+)\.0/.exec(report.network)?.[1];
       assert.ok(octet, report.network);
