@@ -25,6 +25,10 @@ const memberSchema = z.strictObject({
   api: httpUrl,
 });
 
+/** The node's log levels (pino's). */
+export const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "fatal"] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
 export const nodeConfigSchema = z
   .strictObject({
     id: z.number().int().positive(),
@@ -124,7 +128,7 @@ export const nodeConfigSchema = z
       .prefault({}),
     log: z
       .strictObject({
-        level: z.enum(["trace", "debug", "info", "warn", "error", "fatal"]).default("info"),
+        level: z.enum(LOG_LEVELS).default("info"),
         pretty: z.boolean().default(false),
       })
       .prefault({}),

@@ -12,7 +12,7 @@ import {
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { LocalCluster } from "../../node/index.ts";
+import { LOG_LEVELS, LocalCluster, type LogLevel } from "../../node/index.ts";
 import { checkHistory, explainResult, parseHistory } from "../linearizability/index.ts";
 import {
   availability,
@@ -39,8 +39,9 @@ import {
 import { buildSchedule, describeFault, FAULT_KINDS, type FaultKind } from "./schedule.ts";
 import { clientExecutor, type Executor, keyEpoch, pinnedExecutor, runClient } from "./workload.ts";
 
-export const DRILL_LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "fatal"] as const;
-export type DrillLogLevel = (typeof DRILL_LOG_LEVELS)[number];
+/** The nodes' log levels, as the node configuration takes them. */
+export const DRILL_LOG_LEVELS = LOG_LEVELS;
+export type DrillLogLevel = LogLevel;
 
 export interface DrillOptions {
   readonly nodes: number;
