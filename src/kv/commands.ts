@@ -40,7 +40,6 @@ export type DecodeResult =
 
 // Plain maps only: records/structures would make the bytes depend on encoder state.
 const packr = new Packr({ useRecords: false, moreTypes: false, bundleStrings: false });
-const utf8 = new TextEncoder();
 const OPERATORS: ReadonlySet<string> = new Set(["=", "!=", "<", ">"]);
 const NUMBER_TARGETS: ReadonlySet<string> = new Set(["version", "createRevision", "modRevision"]);
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
@@ -53,8 +52,8 @@ class Invalid extends Error {
   }
 }
 
-/** Checks a key against the limits; returns its UTF-8 bytes. Throws KvError. */
-export function validateKey(key: unknown, limits: KvLimits, what = "key"): Uint8Array {
+/** Checks a key against the limits; returns it. Throws KvError. */
+export function validateKey(key: unknown, limits: KvLimits, what = "key"): string {
   if (typeof key !== "string" || key.length === 0) {
     throw new KvError("INVALID_KEY", `${what} must be a non-empty string`);
   }
@@ -64,14 +63,16 @@ export function validateKey(key: unknown, limits: KvLimits, what = "key"): Uint8
       `${what} is not valid Unicode (lone surrogate); send UTF-8 text`,
     );
   }
-  const bytes = utf8.encode(key);
-  if (bytes.length > limits.maxKeySizeBytes) {
+  // Measured, not encoded: every write passes here on every node, and an encoding is an
+  // allocation outside the JavaScript heap.
+  const sizeBytes = Buffer.byteLength(key, "utf8");
+  if (sizeBytes > limits.maxKeySizeBytes) {
     throw new KvError(
       "KEY_TOO_LARGE",
-      `${what} is ${bytes.length} bytes of UTF-8; the limit is ${limits.maxKeySizeBytes} bytes, shorten it`,
+      `${what} is ${sizeBytes} bytes of UTF-8; the limit is ${limits.maxKeySizeBytes} bytes, shorten it`,
     );
   }
-  return bytes;
+  return key;
 }
 
 function validateValue(value: unknown, limits: KvLimits): Uint8Array {
@@ -242,7 +243,10 @@ export function encodeCommand(command: KvCommand, limits: KvLimits): Uint8Array 
     wire = wireOp(valid);
   }
   const body = packr.pack(wire);
-  const bytes = new Uint8Array(1 + body.length);
+  // From Node.js' shared pool for small sizes (no allocation of its own per write), seen as a
+  // plain Uint8Array as before.
+  const pooled = Buffer.allocUnsafe(1 + body.length);
+  const bytes = new Uint8Array(pooled.buffer, pooled.byteOffset, pooled.length);
   bytes[0] = COMMAND_FORMAT_VERSION;
   bytes.set(body, 1);
   if (bytes.length > limits.maxCommandSizeBytes) {

@@ -32,7 +32,6 @@ import {
   type StoredRecord,
   storageKey,
   USER_KEY_PREFIX,
-  userKeyBytes,
 } from "./record.ts";
 
 export interface LogEntryData {
@@ -166,12 +165,17 @@ class ApplyContext {
   }
 
   read(key: string): StoredRecord | undefined {
-    const stored = this.#txn.get(storageKey(key));
+    return this.#readStored(storageKey(key));
+  }
+
+  #readStored(storage: Buffer): StoredRecord | undefined {
+    const stored = this.#txn.get(storage);
     return stored === undefined ? undefined : decodeRecord(stored);
   }
 
   put(key: string, value: Uint8Array, revision: number): void {
-    const previous = this.read(key);
+    const storage = storageKey(key);
+    const previous = this.#readStored(storage);
     if (previous !== undefined && previous.modRevision >= revision) {
       // Revisions only grow; an older or equal one means the stored revision was lost.
       throw new KvError(
@@ -180,7 +184,7 @@ class ApplyContext {
       );
     }
     this.#txn.put(
-      storageKey(key),
+      storage,
       encodeRecord({
         createRevision: previous?.createRevision ?? revision,
         modRevision: revision,
@@ -349,11 +353,11 @@ export class KvStateMachine {
     if (typeof prefix !== "string")
       throw new KvError("INVALID_ARGUMENT", "prefix must be a string");
     const prefixBytes =
-      prefix === "" ? USER_PREFIX_BYTES : userKeyBytes(validateKey(prefix, this.limits, "prefix"));
+      prefix === "" ? USER_PREFIX_BYTES : storageKey(validateKey(prefix, this.limits, "prefix"));
     const after =
       options.after === undefined || options.after === ""
         ? undefined
-        : userKeyBytes(validateKey(options.after, this.limits, "after"));
+        : storageKey(validateKey(options.after, this.limits, "after"));
     const view = this.#store.readView();
     try {
       const entries = view.range({

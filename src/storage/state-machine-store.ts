@@ -464,10 +464,23 @@ export class StateMachineStore {
     const writes = new Map<string, { key: Buffer; value: Buffer | null }>();
     let open = true;
     const check = (): void => assertTxnOpen(open);
+    // A put usually follows a read of the same key (the same Buffer): its name is made once.
+    let lastKey: Buffer | undefined;
+    let lastName = "";
+    const nameOf = (key: Buffer): string => {
+      if (key !== lastKey) {
+        lastKey = key;
+        lastName = overlayKey(key);
+      }
+      return lastName;
+    };
     const read = (key: Buffer): Buffer | undefined => {
-      const own = writes.get(overlayKey(key));
+      const name = nameOf(key);
+      const own = writes.get(name);
       if (own !== undefined) return own.value ?? undefined;
-      return this.#readCurrent(db, key);
+      const pending = this.#overlay.lookupName(name);
+      if (pending !== undefined) return pending ?? undefined;
+      return db.get(key);
     };
     const txn: StoreWriteTxn = {
       get: (key) => {
@@ -490,14 +503,14 @@ export class StateMachineStore {
         assertKey(key);
         assertValue(value);
         const bytes = asBuffer(key);
-        writes.set(overlayKey(bytes), { key: bytes, value: asBuffer(value) });
+        writes.set(nameOf(bytes), { key: bytes, value: asBuffer(value) });
       },
       delete: (key) => {
         check();
         assertKey(key);
         const bytes = asBuffer(key);
         const existed = read(bytes) !== undefined;
-        writes.set(overlayKey(bytes), { key: bytes, value: null });
+        writes.set(nameOf(bytes), { key: bytes, value: null });
         return existed;
       },
     };

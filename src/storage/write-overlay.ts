@@ -23,8 +23,8 @@ const keyOf = (key: Buffer): string => key.toString("latin1");
 
 export class WriteOverlay {
   readonly #entries = new Map<string, OverlayEntry>();
-  /** Number of keys written by each uncommitted batch; bounds what a commit has to scan. */
-  readonly #batchKeys = new Map<number, Buffer[]>();
+  /** The keys (names) written by each uncommitted batch; bounds what a commit has to scan. */
+  readonly #batchKeys = new Map<number, string[]>();
 
   get size(): number {
     return this.#entries.size;
@@ -37,27 +37,31 @@ export class WriteOverlay {
 
   /** The newest uncommitted write of key: a value, null (deleted), or undefined (not here). */
   lookup(key: Buffer): Buffer | null | undefined {
-    const entry = this.#entries.get(keyOf(key));
+    return this.lookupName(keyOf(key));
+  }
+
+  /** lookup() by the key's name (overlayKey(key)), for a caller that already has it. */
+  lookupName(name: string): Buffer | null | undefined {
+    const entry = this.#entries.get(name);
     return entry === undefined ? undefined : entry.value;
   }
 
   /** Records one batch's writes (in the order they were made; a later write of a key wins). */
   add(batch: number, writes: ReadonlyMap<string, { key: Buffer; value: Buffer | null }>): void {
-    const keys: Buffer[] = [];
+    const names: string[] = [];
     for (const [name, write] of writes) {
       this.#entries.set(name, { key: write.key, value: write.value, batch });
-      keys.push(write.key);
+      names.push(name);
     }
-    this.#batchKeys.set(batch, keys);
+    this.#batchKeys.set(batch, names);
   }
 
   /** The batch has committed: its entries that no later batch overwrote leave the overlay. */
   committed(batch: number): void {
-    const keys = this.#batchKeys.get(batch);
-    if (keys === undefined) return;
+    const names = this.#batchKeys.get(batch);
+    if (names === undefined) return;
     this.#batchKeys.delete(batch);
-    for (const key of keys) {
-      const name = keyOf(key);
+    for (const name of names) {
       const entry = this.#entries.get(name);
       if (entry !== undefined && entry.batch <= batch) this.#entries.delete(name);
     }
