@@ -5,8 +5,13 @@
 // alone; each figure is the median over the rounds. hothot runs as built by `npm run build`, as
 // it ships.
 //
+// Each measured load is preceded by the same load for a warm-up period that is not counted, on
+// both systems alike: the figures are the steady state a long-running cluster shows, not the first
+// seconds of a fresh process (hothot's JavaScript is still being compiled then, and etcd's pages
+// and Go heap are still growing). The warm-up figures are reported too (`warmup` in the JSON).
+//
 //   npm run bench:kv
-//   KV_BENCH_DURATION_S=10 KV_BENCH_CONNECTIONS=32 KV_BENCH_ROUNDS=5 npm run bench:kv
+//   KV_BENCH_DURATION_S=10 KV_BENCH_WARMUP_S=10 KV_BENCH_CONNECTIONS=32 KV_BENCH_ROUNDS=5 npm run bench:kv
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -16,6 +21,8 @@ import { combine, rssKiB, runWrk, type WrkFigures, wrkAvailable } from "./lib/wr
 
 const durationSeconds = Number(process.env.KV_BENCH_DURATION_S ?? 8);
 const connections = Number(process.env.KV_BENCH_CONNECTIONS ?? 32);
+/** Seconds of the same load before each measured load, not counted (0: none). */
+const warmupSeconds = Number(process.env.KV_BENCH_WARMUP_S ?? 10);
 /** Load rounds per system and kind (writes, reads); the figures are the medians. */
 const rounds = Number(process.env.KV_BENCH_ROUNDS ?? 3);
 const keys = 1000;
@@ -41,6 +48,8 @@ interface SystemFigures {
   errors: number;
   rssIdleMiB: number[];
   rssLoadedMiB: number[];
+  /** The loads' rates during the uncounted warm-up (medians over the rounds; null: no warm-up). */
+  warmup: { writesPerSec: number | null; readsPerSec: number | null };
 }
 
 const luaPrelude = (body: string) => `
@@ -68,26 +77,26 @@ interface Target {
   readonly stop: () => Promise<void>;
 }
 
-async function runWrites(target: Target): Promise<WrkFigures> {
+async function runWrites(target: Target, seconds = durationSeconds): Promise<WrkFigures> {
   return runWrk({
     url: target.writeUrl,
     connections,
     threads: 2,
-    durationSeconds,
+    durationSeconds: seconds,
     script: target.writeScript,
     scriptDir: work,
     name: `${target.name}-put`,
   });
 }
 
-async function runReads(target: Target): Promise<WrkFigures> {
+async function runReads(target: Target, seconds = durationSeconds): Promise<WrkFigures> {
   const runs = await Promise.all(
     target.readUrls.map((url, index) =>
       runWrk({
         url,
         connections: split(connections, target.readUrls.length)[index]!,
         threads: 1,
-        durationSeconds,
+        durationSeconds: seconds,
         script: target.readScript,
         scriptDir: work,
         name: `${target.name}-get-${index}`,
@@ -205,7 +214,11 @@ function summarize(
   reads: WrkFigures[],
   rssIdleMiB: number[],
   rssLoadedMiB: number[],
+  warmWrites: WrkFigures[],
+  warmReads: WrkFigures[],
 ): SystemFigures {
+  const medianRate = (runs: WrkFigures[]) =>
+    runs.length === 0 ? null : Math.round(median(runs.map((figures) => figures.requestsPerSec)));
   return {
     writesPerSec: Math.round(median(writes.map((figures) => figures.requestsPerSec))),
     writeP50Ms: round(median(writes.map((figures) => figures.p50Ms))),
@@ -213,9 +226,14 @@ function summarize(
     readsPerSec: Math.round(median(reads.map((figures) => figures.requestsPerSec))),
     readP50Ms: round(median(reads.map((figures) => figures.p50Ms))),
     readP99Ms: round(median(reads.map((figures) => figures.p99Ms))),
-    errors: [...writes, ...reads].reduce((sum, figures) => sum + errorsOf(figures), 0),
+    // Errors count whenever they happen, warm-up included.
+    errors: [...writes, ...reads, ...warmWrites, ...warmReads].reduce(
+      (sum, figures) => sum + errorsOf(figures),
+      0,
+    ),
     rssIdleMiB,
     rssLoadedMiB,
+    warmup: { writesPerSec: medianRate(warmWrites), readsPerSec: medianRate(warmReads) },
   };
 }
 
@@ -247,6 +265,8 @@ interface RoundResults extends Map<string, SystemFigures> {
 async function measureInTurns(systems: System[]): Promise<RoundResults> {
   const writes = new Map<string, WrkFigures[]>(systems.map((system) => [system.name, []]));
   const reads = new Map<string, WrkFigures[]>(systems.map((system) => [system.name, []]));
+  const warmWrites = new Map<string, WrkFigures[]>(systems.map((system) => [system.name, []]));
+  const warmReads = new Map<string, WrkFigures[]>(systems.map((system) => [system.name, []]));
   const rssIdle = new Map<string, number[]>();
   const rssLoaded = new Map<string, number[]>();
   for (let turn = 0; turn < rounds; turn++) {
@@ -265,8 +285,20 @@ async function measureInTurns(systems: System[]): Promise<RoundResults> {
           });
         }, 500);
         try {
+          if (warmupSeconds > 0) {
+            log(
+              `round ${turn + 1}/${rounds}, ${system.name}: ${warmupSeconds} s of writes to warm up`,
+            );
+            warmWrites.get(system.name)!.push(await runWrites(target, warmupSeconds));
+          }
           const written = await runWrites(target);
           writes.get(system.name)!.push(written);
+          if (warmupSeconds > 0) {
+            log(
+              `round ${turn + 1}/${rounds}, ${system.name}: ${warmupSeconds} s of reads to warm up`,
+            );
+            warmReads.get(system.name)!.push(await runReads(target, warmupSeconds));
+          }
           const read = await runReads(target);
           reads.get(system.name)!.push(read);
           log(
@@ -289,6 +321,8 @@ async function measureInTurns(systems: System[]): Promise<RoundResults> {
         reads.get(system.name)!,
         rssIdle.get(system.name)!,
         rssLoaded.get(system.name)!,
+        warmWrites.get(system.name)!,
+        warmReads.get(system.name)!,
       ),
     );
   }
@@ -352,6 +386,7 @@ function report(
     rssIdleMiB: hothot.rssIdleMiB,
     rssLoadedMiB: hothot.rssLoadedMiB,
     errors: hothot.errors,
+    warmup: hothot.warmup,
     etcd: etcd ?? null,
     writeRatio: etcd ? round(hothot.writesPerSec / etcd.writesPerSec) : null,
     readRatio: etcd ? round(hothot.readsPerSec / etcd.readsPerSec) : null,
@@ -360,6 +395,7 @@ function report(
     rounds,
     connections,
     durationSeconds,
+    warmupSeconds,
     valueBytes: value.length,
   };
   console.log(JSON.stringify(result, null, 2));
