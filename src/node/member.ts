@@ -519,7 +519,7 @@ export class ClusterMember implements MemberApi {
     // 6. Apply the rest.
     if (toApply.length > 0) this.apply(toApply);
 
-    // 7. Answer reads whose index is known.
+    // 7. Answer reads whose index is known; the reads queued meanwhile start the next round.
     for (const state of ready.readStates) {
       const context = decoder.decode(state.context);
       const round = this.readRounds.get(context);
@@ -527,6 +527,7 @@ export class ClusterMember implements MemberApi {
       this.readRounds.delete(context);
       for (const waiter of round.waiters) waiter.resolve(state.index);
     }
+    if (ready.readStates.length > 0 && this.readQueue.length > 0) this.schedule();
     this.emitIfChanged();
   }
 
@@ -577,6 +578,12 @@ export class ClusterMember implements MemberApi {
         { leaderId, term: this.term, role },
         leaderId === this.id ? "became the leader" : "following a new leader",
       );
+    }
+    if (leaderId !== this.leaderId) {
+      // A round asked of the previous leader is answered by nobody now: ask the new one at once
+      // rather than after the round's expiry (the reads queued behind it would wait as long).
+      for (const round of this.readRounds.values()) this.readQueue.push(...round.waiters);
+      this.readRounds.clear();
     }
     this.role = role;
     this.leaderId = leaderId;
@@ -1042,9 +1049,14 @@ export class ClusterMember implements MemberApi {
     return this.kv.appliedIndex();
   }
 
-  /** Batch every queued read into one ReadIndex request. */
+  /**
+   * Batch every queued read into one ReadIndex request. One round at a time: reads that arrive
+   * while a round is out wait for the next one, which then serves all of them (as etcd's read
+   * loop does). Under load that is one round for many reads, where a round per read cost the
+   * leader a heartbeat to every follower and their answers for each single read.
+   */
   private startReadRound(): void {
-    if (this.readQueue.length === 0) return;
+    if (this.readQueue.length === 0 || this.readRounds.size > 0) return;
     if (this.leaderId === 0 && this.role !== "leader") {
       // Keep them queued until a leader is known (expireReadRounds bounds the wait).
       return;
@@ -1059,6 +1071,8 @@ export class ClusterMember implements MemberApi {
       throw error;
     }
     const round: ReadRound = { context, waiters: this.readQueue.splice(0), startedAt: Date.now() };
+    this.metrics.readRounds.inc();
+    this.metrics.readsServed.inc(round.waiters.length);
     this.readRounds.set(context, round);
   }
 

@@ -27,6 +27,8 @@ export class NodeMetrics {
   readonly requestSeconds: Histogram<"route">;
   readonly snapshotsTaken: Counter;
   readonly snapshotsSent: Counter<"outcome">;
+  readonly readRounds: Counter;
+  readonly readsServed: Counter;
 
   constructor(source: MetricsSource, labels: { node: string }) {
     const registry = this.registry;
@@ -137,6 +139,16 @@ export class NodeMetrics {
     this.snapshotsTaken = new Counter({
       name: "hothot_snapshots_taken_total",
       help: "snapshots of the state machine taken locally",
+      registers: [registry],
+    });
+    this.readRounds = new Counter({
+      name: "hothot_read_index_rounds_total",
+      help: "ReadIndex rounds this member started for its linearizable reads",
+      registers: [registry],
+    });
+    this.readsServed = new Counter({
+      name: "hothot_read_index_reads_total",
+      help: "linearizable reads those rounds carried (a read asked again after a lost round counts again)",
       registers: [registry],
     });
     this.snapshotsSent = new Counter({

@@ -143,3 +143,41 @@ test("bad input gets a 4xx with a stable code", async () => {
   assert.match(metrics, /hothot_state_machine_commits_total\{node="\d+"\} [1-9]/);
   assert.match(metrics, /hothot_state_machine_pending_batches\{node="\d+"\} \d+/);
 });
+
+test("linearizable reads that arrive while a ReadIndex round is out share the next round", async () => {
+  const follower = followers[0]!;
+  const api = cluster.cluster.node(follower).api;
+  await cluster.clientFor([leader]).put("shared-round", "value");
+  const rounds = async (): Promise<{ rounds: number; reads: number }> => {
+    const text = await (await fetch(`${api}/metrics`)).text();
+    const value = (name: string) =>
+      Number(new RegExp(`^${name}\\{[^}]*\\} (\\S+)$`, "m").exec(text)?.[1]);
+    return {
+      rounds: value("hothot_read_index_rounds_total"),
+      reads: value("hothot_read_index_reads_total"),
+    };
+  };
+  const before = await rounds();
+  // 16 clients, each reading as soon as its previous read is answered: without batching every
+  // read tends to get a round of its own.
+  const workers = 16;
+  const readsEach = 25;
+  await Promise.all(
+    Array.from({ length: workers }, async () => {
+      for (let read = 0; read < readsEach; read++) {
+        const response = await fetch(`${api}/v1/kv/shared-round`);
+        assert.equal(response.status, 200);
+        const body = (await response.json()) as { value: string };
+        assert.equal(body.value, "value");
+      }
+    }),
+  );
+  const after = await rounds();
+  const reads = after.reads - before.reads;
+  const started = after.rounds - before.rounds;
+  assert.equal(reads, workers * readsEach, "every read went through a round");
+  assert.ok(
+    started * 3 <= reads,
+    `${started} rounds for ${reads} reads: reads should share rounds (at least 3 per round)`,
+  );
+});
