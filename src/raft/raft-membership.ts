@@ -28,6 +28,15 @@ export function checkConfChange(r: Raft, change: ConfChange): void {
   if (change.type === "promote-learner") {
     const pr = r.progress.get(change.nodeId);
     const lastIndex = r.log.lastIndex();
+    // A learner that has acknowledged nothing yet (match 0: the leader's log always holds its
+    // term's first entry) or has not answered lately is not caught up, however short the log
+    // is: a voter that cannot vote would only take fault tolerance away.
+    if (pr !== undefined && (pr.match === 0 || !r.isRecentlyActive(change.nodeId, pr))) {
+      throw new RaftError(
+        "LEARNER_NOT_CAUGHT_UP",
+        `learner ${change.nodeId} has not answered this leader lately; promote it once it has caught up`,
+      );
+    }
     if (pr === undefined || pr.match + r.cfg.promotionMaxLagEntries < lastIndex) {
       throw new RaftError(
         "LEARNER_NOT_CAUGHT_UP",

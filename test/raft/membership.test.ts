@@ -65,6 +65,26 @@ test("promote-learner is refused until the learner is within promotionMaxLagEntr
   }
 });
 
+test("a learner that has not answered cannot be promoted, however short the log", () => {
+  // Regression: with fewer entries than promotionMaxLagEntries, a learner that never started
+  // (match 0) passed the lag check and became a voter that could not vote.
+  const net = withJoiner(4);
+  net.isolate(4);
+  net.node(1).proposeConfChange({ type: "add-learner", nodeId: 4 });
+  net.stabilize();
+  assert.ok(net.node(1).status().lastIndex < 1000, "the log is shorter than the lag limit");
+  assert.throws(
+    () => net.node(1).proposeConfChange({ type: "promote-learner", nodeId: 4 }),
+    isCode("LEARNER_NOT_CAUGHT_UP"),
+  );
+  net.heal();
+  net.tick(2);
+  net.stabilize();
+  net.node(1).proposeConfChange({ type: "promote-learner", nodeId: 4 });
+  net.stabilize();
+  assert.deepEqual(net.node(1).status().confState, { voters: [1, 2, 3, 4], learners: [] });
+});
+
 test("a promoted learner votes and counts: a 4-voter cluster needs 3 for a quorum", () => {
   const net = withJoiner(4);
   net.node(1).proposeConfChange({ type: "add-learner", nodeId: 4 });

@@ -115,7 +115,9 @@ export async function startCluster(
     async stop() {
       await Promise.all(clients.map((instance) => instance.close()));
       await cluster.stop();
-      rmSync(dir, { recursive: true, force: true });
+      // HH_KEEP_E2E=1 keeps the data and the nodes' logs for a look after a failure.
+      if (process.env.HH_KEEP_E2E) console.error(`kept ${dir}`);
+      else rmSync(dir, { recursive: true, force: true });
     },
   };
 }
