@@ -61,6 +61,8 @@ export const nodeConfigSchema = z
         checkQuorum: z.boolean().default(true),
         /** Start a pre-vote as soon as the connection to the leader is lost. */
         earlyFailover: z.boolean().default(true),
+        /** A new commit index travels with the next append, or alone within a tick. */
+        lazyCommitPropagation: z.boolean().default(true),
         maxMessageSizeBytes: z
           .number()
           .int()

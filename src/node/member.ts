@@ -203,6 +203,7 @@ export class ClusterMember implements MemberApi {
       preVote: raft.preVote,
       checkQuorum: raft.checkQuorum,
       earlyFailover: raft.earlyFailover,
+      lazyCommitPropagation: raft.lazyCommitPropagation,
       maxMessageSizeBytes: raft.maxMessageSizeBytes,
       maxInflightMessages: raft.maxInflightMessages,
       maxInflightBytes: raft.maxInflightBytes,

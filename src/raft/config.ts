@@ -21,6 +21,7 @@ export interface ResolvedConfig {
   readonly preVote: boolean;
   readonly checkQuorum: boolean;
   readonly earlyFailover: boolean;
+  readonly lazyCommitPropagation: boolean;
   readonly maxMessageSizeBytes: number;
   readonly maxInflightMessages: number;
   readonly maxInflightBytes: number;
@@ -44,6 +45,7 @@ export const DEFAULT_RAFT_CONFIG = {
   preVote: true,
   checkQuorum: true,
   earlyFailover: false,
+  lazyCommitPropagation: false,
   // 1 MiB per append: large enough to amortise per-message costs, small enough that one
   // message does not monopolise a TCP connection for long.
   maxMessageSizeBytes: 1024 * 1024,
@@ -96,6 +98,7 @@ export function resolveConfig(config: RaftConfig): ResolvedConfig {
     preVote: config.preVote ?? d.preVote,
     checkQuorum: config.checkQuorum ?? d.checkQuorum,
     earlyFailover: config.earlyFailover ?? d.earlyFailover,
+    lazyCommitPropagation: config.lazyCommitPropagation ?? d.lazyCommitPropagation,
     maxMessageSizeBytes: positiveInteger(
       "maxMessageSizeBytes",
       config.maxMessageSizeBytes ?? d.maxMessageSizeBytes,

@@ -24,6 +24,8 @@ export class MemberProgress {
   isLearner: boolean;
   /** The leader's tick counter when it last heard from this member. */
   lastContactTick: number;
+  /** The highest commit index this member was sent (that it can use: within what it has). */
+  sentCommit = 0;
   readonly inflights: Inflights;
 
   constructor(

@@ -33,6 +33,7 @@ import {
   handleSnapshot,
   maybeCommit,
   maybeSendAppend,
+  propagateCommit,
 } from "./replication.ts";
 import {
   type ConfChange,
@@ -394,6 +395,7 @@ export class Raft {
       this.heartbeatElapsed = 0;
       bcastHeartbeat(this, this.readOnly.lastContext());
     }
+    propagateCommit(this);
   }
 
   /** Heard from within the last election timeout (the leader itself always counts). */

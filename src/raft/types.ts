@@ -185,6 +185,14 @@ export interface RaftConfig {
    * Never affects safety; disables lease reads.
    */
   readonly earlyFailover?: boolean;
+  /**
+   * A new commit index travels with the next append to each follower, or on its own within a
+   * tick if none leaves, instead of in an append of its own right away. Under a steady write
+   * load one append leaves with every Ready anyway, so this drops an append and its answer per
+   * follower and commit; followers apply up to a tick later when the writes stop. Never affects
+   * safety, nor a write's acknowledgement (the leader answers).
+   */
+  readonly lazyCommitPropagation?: boolean;
   /** Upper bound on the payload bytes of one append message. */
   readonly maxMessageSizeBytes?: number;
   /** Append messages in flight to one follower at once (pipelining window, by count). */

@@ -119,3 +119,54 @@ test("figure 8 (e): once an entry of the leader's term is on a majority, earlier
   assert.equal(net.node(1).status().commit, 3);
   assert.deepEqual(net.appliedData(3), ["x"]);
 });
+
+test("lazyCommitPropagation: a new commit index travels with the next append, not in one of its own", () => {
+  const net = new Network([1, 2, 3], { lazyCommitPropagation: true });
+  net.elect(1);
+  net.tick(1);
+  net.node(1).propose(bytes("x"));
+  net.stabilize();
+  const committed = net.node(1).status().commit;
+  assert.equal(net.node(1).status().lastIndex, committed, "x is committed on the leader");
+  for (const id of [2, 3])
+    assert.equal(net.node(id).status().commit, committed - 1, `${id} was not told yet`);
+  const appendsBefore = net.sent.filter((m) => m.type === "append").length;
+  net.node(1).propose(bytes("y"));
+  net.stabilize();
+  const appends = net.sent.filter((m) => m.type === "append").slice(appendsBefore);
+  assert.ok(
+    appends.every((m) => m.entries.length > 0),
+    "no append was sent only for a commit index",
+  );
+  for (const id of [2, 3])
+    assert.ok(net.node(id).status().commit >= committed, `${id} learned x's commit with y`);
+});
+
+test("lazyCommitPropagation: with no append to carry it, followers learn the commit index within a tick", () => {
+  // Heartbeats (which carry the commit index too) only every 5 ticks: the tick itself must tell.
+  const net = new Network([1, 2, 3], {
+    lazyCommitPropagation: true,
+    heartbeatIntervalTicks: 5,
+    electionTimeoutTicks: 20,
+  });
+  net.elect(1);
+  net.tick(5);
+  net.node(1).propose(bytes("x"));
+  net.stabilize();
+  const committed = net.node(1).status().commit;
+  assert.equal(net.node(2).status().commit, committed - 1);
+  net.tick(1);
+  for (const id of [2, 3]) {
+    assert.equal(net.node(id).status().commit, committed, `${id} knows x is committed`);
+    assert.deepEqual(net.appliedData(id), ["x"]);
+  }
+});
+
+test("without lazyCommitPropagation the leader tells the followers at once", () => {
+  const net = new Network([1, 2, 3]);
+  net.elect(1);
+  net.node(1).propose(bytes("x"));
+  net.stabilize();
+  const committed = net.node(1).status().commit;
+  for (const id of [2, 3]) assert.equal(net.node(id).status().commit, committed);
+});

@@ -165,6 +165,7 @@ export class Cluster {
       preVote: true,
       checkQuorum: true,
       earlyFailover: core.earlyFailover,
+      lazyCommitPropagation: this.scenario.lazyCommitPropagation,
       maxMessageSizeBytes: core.maxMessageSizeBytes,
       maxInflightMessages: core.maxInflightMessages,
       maxInflightBytes: core.maxInflightBytes,

@@ -82,6 +82,11 @@ export interface Scenario {
   readonly processPauses: boolean;
   /** Probability that one asynchronous write stalls for up to diskStallMaxUnits more. */
   readonly diskStallProbability: number;
+  /**
+   * The core's lazyCommitPropagation (what the node layer runs): a new commit index travels with
+   * the next append, or alone within a tick. Drawn last, so earlier seeds keep every other draw.
+   */
+  readonly lazyCommitPropagation: boolean;
   readonly diskStallMaxUnits: number;
 }
 
@@ -152,6 +157,7 @@ export function drawScenario(prng: Prng, nodeIds: readonly number[]): Scenario {
     processPauses: !lease && prng.chance(0.5),
     diskStallProbability: prng.chance(0.5) ? prng.next() * 0.02 : 0,
     diskStallMaxUnits: prng.range(1, 15) * UNITS_PER_TICK,
+    lazyCommitPropagation: prng.chance(0.5),
   };
 }
 
@@ -162,6 +168,7 @@ export function describeScenario(scenario: Scenario): string {
     `election=${core.electionTimeoutTicks}t heartbeat=${core.heartbeatIntervalTicks}t`,
     `reads=${core.readOnlyOption}`,
     core.earlyFailover ? "early-failover" : "",
+    scenario.lazyCommitPropagation ? "lazy-commit" : "",
     core.maxInflightMessages < 256
       ? `inflight=${core.maxInflightMessages}/${core.maxInflightBytes}B msg=${core.maxMessageSizeBytes}B`
       : "",
