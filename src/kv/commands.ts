@@ -8,6 +8,7 @@ import { Packr } from "msgpackr";
 import { KvError, type KvErrorCode } from "./errors.ts";
 import type { KvLimits } from "./limits.ts";
 import { checkMsgpackShape } from "./msgpack-shape.ts";
+import { decodeSimpleCommand, encodeSimpleCommand } from "./simple-commands.ts";
 
 export const COMMAND_FORMAT_VERSION = 1;
 
@@ -240,15 +241,25 @@ export function encodeCommand(command: KvCommand, limits: KvLimits): Uint8Array 
       failure: valid.failure.map(wireOp),
     };
   } else {
+    // Put and delete: the same bytes as msgpackr's, written directly (simple-commands.ts).
     wire = wireOp(valid);
   }
-  const body = packr.pack(wire);
-  // From Node.js' shared pool for small sizes (no allocation of its own per write), seen as a
-  // plain Uint8Array as before.
-  const pooled = Buffer.allocUnsafe(1 + body.length);
-  const bytes = new Uint8Array(pooled.buffer, pooled.byteOffset, pooled.length);
-  bytes[0] = COMMAND_FORMAT_VERSION;
-  bytes.set(body, 1);
+  let bytes: Uint8Array;
+  if (valid.type === "put" || valid.type === "delete") {
+    bytes = encodeSimpleCommand(
+      COMMAND_FORMAT_VERSION,
+      valid.type,
+      valid.key,
+      valid.type === "put" ? valid.value : undefined,
+    );
+  } else {
+    const body = packr.pack(wire);
+    // From Node.js' shared pool for small sizes (no allocation of its own), a plain Uint8Array.
+    const pooled = Buffer.allocUnsafe(1 + body.length);
+    bytes = new Uint8Array(pooled.buffer, pooled.byteOffset, pooled.length);
+    bytes[0] = COMMAND_FORMAT_VERSION;
+    bytes.set(body, 1);
+  }
   if (bytes.length > limits.maxCommandSizeBytes) {
     throw new KvError(
       "COMMAND_TOO_LARGE",
@@ -275,6 +286,16 @@ export function decodeCommand(bytes: Uint8Array, limits: KvLimits): DecodeResult
       );
     }
     const body = bytes.subarray(1);
+    const simple = decodeSimpleCommand(body);
+    if (simple !== undefined) {
+      // parseCommand's checks of a put or delete (its layout leaves no unknown field).
+      validateKey(simple.key, limits);
+      const command: KvCommand =
+        simple.type === "put"
+          ? { type: "put", key: simple.key, value: validateValue(simple.value, limits) }
+          : { type: "delete", key: simple.key };
+      return { ok: true, command };
+    }
     const shapeError = checkMsgpackShape(body);
     if (shapeError !== undefined) {
       throw new Invalid("INVALID_COMMAND", `the command is not valid msgpack: ${shapeError}`);
