@@ -11,7 +11,7 @@
 // and Go heap are still growing). The warm-up figures are reported too (`warmup` in the JSON).
 //
 //   npm run bench:kv
-//   KV_BENCH_DURATION_S=10 KV_BENCH_WARMUP_S=10 KV_BENCH_CONNECTIONS=32 KV_BENCH_ROUNDS=5 npm run bench:kv
+//   KV_BENCH_DURATION_S=10 KV_BENCH_WARMUP_S=10 KV_BENCH_CONNECTIONS=32 KV_BENCH_ROUNDS=7 npm run bench:kv
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -23,8 +23,9 @@ const durationSeconds = Number(process.env.KV_BENCH_DURATION_S ?? 8);
 const connections = Number(process.env.KV_BENCH_CONNECTIONS ?? 32);
 /** Seconds of the same load before each measured load, not counted (0: none). */
 const warmupSeconds = Number(process.env.KV_BENCH_WARMUP_S ?? 10);
-/** Load rounds per system and kind (writes, reads); the figures are the medians. */
-const rounds = Number(process.env.KV_BENCH_ROUNDS ?? 3);
+/** Load rounds per system and kind (writes, reads); the figures are the medians. Five, because
+ * the speed of these shared machines drifts by a quarter within minutes. */
+const rounds = Number(process.env.KV_BENCH_ROUNDS ?? 5);
 const keys = 1000;
 const value = "v".repeat(100);
 const work = mkdtempSync(join(tmpdir(), "hothot-bench-kv-"));
