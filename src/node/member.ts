@@ -35,7 +35,7 @@ import {
   SnapshotStore,
   StorageError,
 } from "../storage/index.ts";
-import { PeerTransport, TransportError } from "../transport/index.ts";
+import { type MessageCodec, PeerTransport, TransportError } from "../transport/index.ts";
 import type { NodeConfig } from "./config.ts";
 import { hostOf, portOf } from "./config.ts";
 import {
@@ -64,6 +64,7 @@ import type {
   TxnRequest,
 } from "./member-api.ts";
 import { NodeMetrics } from "./metrics.ts";
+import { raftCodec } from "./raft-codec.ts";
 import { type SnapshotEnvelope, SnapshotTransfer } from "./snapshot-transfer.ts";
 
 type Envelope = { readonly k: "raft"; readonly m: Message } | SnapshotEnvelope;
@@ -235,6 +236,7 @@ export class ClusterMember implements MemberApi {
         : {}),
       maxFrameBytes: Math.max(4 * 1024 * 1024, raft.maxMessageSizeBytes * 2),
       logger: this.logger.child({ component: "transport" }),
+      codec: raftCodec as MessageCodec<Envelope>,
     });
     this.transport.on("message", (from, envelope) => this.onEnvelope(from, envelope));
     this.transport.on("peerDown", (peer) => {

@@ -18,15 +18,37 @@ const packr = new Packr({
   copyBuffers: false,
 });
 
+/**
+ * First byte of a body in an application codec of its own (PeerTransportOptions.codec) rather
+ * than msgpack: 0xc1 is the one byte msgpack never uses, so the two cannot be confused.
+ */
+export const CUSTOM_BODY_MARKER = 0xc1;
+
+/**
+ * An application's own encoding for some of its messages, tried before msgpack. `encode` returns
+ * undefined for a message it does not handle (msgpack is used), and otherwise bytes that start
+ * with CUSTOM_BODY_MARKER. `decode` gets such bytes (memory of their own, safe to keep views
+ * into) and throws on anything malformed: the connection is then closed as for bad msgpack.
+ */
+export interface MessageCodec<Msg> {
+  encode(message: Msg): Uint8Array | undefined;
+  decode(body: Uint8Array): Msg;
+}
+
 /** msgpack bytes of `value`. Throws whatever msgpackr throws for values it cannot encode. */
 export function encodeBody(value: unknown): Uint8Array {
   return packr.pack(value);
 }
 
 /** The value encoded in `body`. Throws on malformed or truncated msgpack. */
-export function decodeBody(body: Uint8Array): unknown {
+export function decodeBody(body: Uint8Array, codec?: MessageCodec<unknown> | null): unknown {
   // Small bodies share a slab of Node.js' buffer pool; larger ones get memory of their own.
   const copy = Buffer.allocUnsafe(body.byteLength);
   copy.set(body);
-  return packr.unpack(new Uint8Array(copy.buffer, copy.byteOffset, copy.byteLength));
+  const own = new Uint8Array(copy.buffer, copy.byteOffset, copy.byteLength);
+  if (own[0] === CUSTOM_BODY_MARKER) {
+    if (!codec) throw new Error("a body in an application codec, but this transport has none");
+    return codec.decode(own);
+  }
+  return packr.unpack(own);
 }

@@ -2,6 +2,7 @@
 // members over persistent TCP (optionally TLS) connections. See docs/transport.md.
 
 export { createSeededRandom, type RandomSource } from "./backoff.ts";
+export { CUSTOM_BODY_MARKER, type MessageCodec } from "./codec.ts";
 export { type CloseReason, TransportError, type TransportErrorCode } from "./errors.ts";
 export type { PeerId } from "./handshake.ts";
 export { type LogFields, noopLogger, type TransportLogger } from "./logger.ts";

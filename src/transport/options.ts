@@ -2,6 +2,7 @@
 // and the one place they are validated.
 
 import type { RandomSource } from "./backoff.ts";
+import type { MessageCodec } from "./codec.ts";
 import { TransportError } from "./errors.ts";
 import { isValidPeerId, type PeerId } from "./handshake.ts";
 import { noopLogger, type TransportLogger } from "./logger.ts";
@@ -84,6 +85,8 @@ export interface PeerTransportOptions<Msg> {
    * that proved it holds the cluster secret).
    */
   readonly isMessage?: (value: unknown) => value is Msg;
+  /** The application's own encoding for some messages, tried before msgpack (see codec.ts). */
+  readonly codec?: MessageCodec<Msg>;
 }
 
 export const DEFAULT_MAX_FRAME_BYTES = 4 * 1024 * 1024;
@@ -117,6 +120,7 @@ export interface ResolvedOptions<Msg> {
   readonly random: RandomSource;
   readonly logger: TransportLogger;
   readonly isMessage: ((value: unknown) => value is Msg) | null;
+  readonly codec: MessageCodec<Msg> | null;
 }
 
 function invalid(field: string, problem: string): TransportError {
@@ -267,5 +271,6 @@ export function resolveOptions<Msg>(options: PeerTransportOptions<Msg>): Resolve
     random: options.random ?? Math.random,
     logger: options.logger ?? noopLogger,
     isMessage: options.isMessage ?? null,
+    codec: options.codec ?? null,
   };
 }

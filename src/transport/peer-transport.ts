@@ -5,7 +5,7 @@
 import type { AddressInfo } from "node:net";
 import net from "node:net";
 import tls from "node:tls";
-import { decodeBody, encodeBody } from "./codec.ts";
+import { decodeBody, encodeBody, type MessageCodec } from "./codec.ts";
 import { type CloseReason, TransportError } from "./errors.ts";
 import { encodeFrame, FrameKind } from "./frame.ts";
 import type { PeerId } from "./handshake.ts";
@@ -236,7 +236,7 @@ export class PeerTransport<Msg> {
     }
     let body: Uint8Array;
     try {
-      body = encodeBody(message);
+      body = this.#options.codec?.encode(message) ?? encodeBody(message);
     } catch (error) {
       throw new TransportError(
         "TRANSPORT_ENCODE_FAILED",
@@ -439,7 +439,7 @@ export class PeerTransport<Msg> {
     }
     let value: unknown;
     try {
-      value = decodeBody(body);
+      value = decodeBody(body, this.#options.codec as MessageCodec<unknown> | null);
     } catch (error) {
       connection.close("protocol-error", error as Error);
       return;

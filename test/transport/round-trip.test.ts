@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { after, test } from "node:test";
+import { CUSTOM_BODY_MARKER, type MessageCodec } from "../../src/transport/index.ts";
 import {
   addressOf,
   type Closable,
@@ -108,4 +109,50 @@ test("close() is idempotent and send() afterwards throws TRANSPORT_NOT_RUNNING",
   await a.close();
   await b.close();
   assert.throws(() => a.send(2, {}), { code: "TRANSPORT_NOT_RUNNING" });
+});
+
+test("an application codec carries the messages it handles; msgpack carries the rest", async () => {
+  // A toy codec: messages {kind: "tiny", n} as [marker, n]; anything else is left to msgpack.
+  const encoded: number[] = [];
+  const codec: MessageCodec<TestMessage> = {
+    encode(message) {
+      if (message.kind !== "tiny") return undefined;
+      encoded.push(message.n as number);
+      return Uint8Array.from([CUSTOM_BODY_MARKER, message.n as number]);
+    },
+    decode(body) {
+      if (body.length !== 2) throw new Error("a tiny body is two bytes");
+      return { kind: "tiny", n: body[1] };
+    },
+  };
+  const [a, b] = await startPair({ codec });
+  open.push(a, b);
+  const received: TestMessage[] = [];
+  b.on("message", (_from, message) => received.push(message));
+  a.send(2, { kind: "tiny", n: 7 });
+  a.send(2, { kind: "other", text: "by msgpack" });
+  await waitFor(() => received.length === 2, 2000, "both messages");
+  assert.deepEqual(received, [
+    { kind: "tiny", n: 7 },
+    { kind: "other", text: "by msgpack" },
+  ]);
+  assert.deepEqual(encoded, [7], "only the tiny message went through the codec");
+});
+
+test("a codec body at a transport without that codec closes the connection as a protocol error", async () => {
+  const codec: MessageCodec<TestMessage> = {
+    encode: () => Uint8Array.from([CUSTOM_BODY_MARKER, 1]),
+    decode: () => ({}),
+  };
+  const a = await startTransport(1, { codec });
+  const b = await startTransport(2);
+  open.push(a, b);
+  a.addPeer(2, addressOf(b));
+  b.addPeer(1, addressOf(a));
+  await waitFor(() => a.isConnected(2) && b.isConnected(1), 5000, "pair connected");
+  const received: TestMessage[] = [];
+  b.on("message", (_from, message) => received.push(message));
+  a.send(2, { anything: true });
+  await waitFor(() => !b.isConnected(1) || !a.isConnected(2), 5000, "the connection closed");
+  assert.deepEqual(received, []);
 });
