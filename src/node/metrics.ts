@@ -1,5 +1,6 @@
 // Prometheus metrics of one member (prom-client, one registry per member).
-import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import { Counter, Gauge, Registry } from "prom-client";
+import { FastCounter, FastHistogram, PlainHistogram } from "../metrics/index.ts";
 
 export interface MetricsSource {
   role(): string;
@@ -20,11 +21,13 @@ export class NodeMetrics {
   readonly registry = new Registry();
   readonly elections: Counter;
   readonly leaderChanges: Counter;
-  readonly proposalSeconds: Histogram;
-  readonly fsyncSeconds: Histogram;
-  readonly applySeconds: Histogram;
-  readonly requests: Counter<"route" | "method" | "status">;
-  readonly requestSeconds: Histogram<"route">;
+  // Updated per request or per write: counted in plain numbers, exposed when read
+  // (src/metrics).
+  readonly proposalSeconds: PlainHistogram;
+  readonly fsyncSeconds: PlainHistogram;
+  readonly applySeconds: PlainHistogram;
+  readonly requests: FastCounter<"route" | "method" | "status">;
+  readonly requestSeconds: FastHistogram<"route">;
   readonly snapshotsTaken: Counter;
   readonly snapshotsSent: Counter<"outcome">;
   readonly readRounds: Counter;
@@ -105,37 +108,37 @@ export class NodeMetrics {
       registers: [registry],
     });
     const latencyBuckets = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
-    this.proposalSeconds = new Histogram({
-      name: "hothot_proposal_duration_seconds",
-      help: "from a write's arrival to its acknowledgement",
-      buckets: latencyBuckets,
-      registers: [registry],
-    });
-    this.fsyncSeconds = new Histogram({
-      name: "hothot_fsync_duration_seconds",
-      help: "durable log appends (one group commit each)",
-      buckets: latencyBuckets,
-      registers: [registry],
-    });
-    this.applySeconds = new Histogram({
-      name: "hothot_apply_duration_seconds",
-      help: "applying one batch of committed entries to the state machine",
-      buckets: latencyBuckets,
-      registers: [registry],
-    });
-    this.requests = new Counter({
-      name: "hothot_http_requests_total",
-      help: "client API requests by route, method and status",
-      labelNames: ["route", "method", "status"],
-      registers: [registry],
-    });
-    this.requestSeconds = new Histogram({
-      name: "hothot_http_request_duration_seconds",
-      help: "client API request latency by route",
-      labelNames: ["route"],
-      buckets: latencyBuckets,
-      registers: [registry],
-    });
+    this.proposalSeconds = new PlainHistogram(
+      "hothot_proposal_duration_seconds",
+      "from a write's arrival to its acknowledgement",
+      latencyBuckets,
+      registry,
+    );
+    this.fsyncSeconds = new PlainHistogram(
+      "hothot_fsync_duration_seconds",
+      "durable log appends (one group commit each)",
+      latencyBuckets,
+      registry,
+    );
+    this.applySeconds = new PlainHistogram(
+      "hothot_apply_duration_seconds",
+      "applying one batch of committed entries to the state machine",
+      latencyBuckets,
+      registry,
+    );
+    this.requests = new FastCounter(
+      "hothot_http_requests_total",
+      "client API requests by route, method and status",
+      ["route", "method", "status"],
+      registry,
+    );
+    this.requestSeconds = new FastHistogram(
+      "hothot_http_request_duration_seconds",
+      "client API request latency by route",
+      latencyBuckets,
+      ["route"],
+      registry,
+    );
     this.snapshotsTaken = new Counter({
       name: "hothot_snapshots_taken_total",
       help: "snapshots of the state machine taken locally",

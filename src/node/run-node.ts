@@ -1,6 +1,7 @@
 // Runs one member as a process: opens its data, starts the peer transport and the client API,
 // and stops cleanly on SIGTERM / SIGINT.
 import pino, { type Logger } from "pino";
+import { type CounterSeries, type HistogramSeries, MAX_SERIES } from "../metrics/index.ts";
 import { type ApiServer, createHttpApi } from "./api-server.ts";
 import { hostOf, type NodeConfig, portOf, resolveSecret } from "./config.ts";
 import { ClusterMember } from "./member.ts";
@@ -31,10 +32,9 @@ export async function startNode(
   logger = createLogger(config),
 ): Promise<RunningNode> {
   const member = await ClusterMember.open({ config, secret: resolveSecret(config), logger });
-  // Bounded anyway (routes are templates), but a cache must never grow without limit.
-  const MAX_LABEL_SETS = 1024;
-  const requestCounters = new Map<string, { inc(): void }>();
-  const requestHistograms = new Map<string, { observe(value: number): void }>();
+  // The series are looked up once per label set; an update is then a plain addition.
+  const requestCounters = new Map<string, CounterSeries>();
+  const requestHistograms = new Map<string, HistogramSeries>();
   const server = createHttpApi({
     member,
     maxKeyBytes: config.limits.maxKeyBytes,
@@ -44,21 +44,18 @@ export async function startNode(
     headersTimeoutMs: config.api.headersTimeoutMs,
     ...(config.token ? { token: config.token } : {}),
     onRequest: (route, method, status, durationMs) => {
-      // Labelled children are looked up once: prom-client hashes the label object on every
-      // inc/observe, a measurable cost at tens of thousands of requests per second.
       const key = `${route} ${method} ${status}`;
       let counter = requestCounters.get(key);
       if (counter === undefined) {
-        if (requestCounters.size >= MAX_LABEL_SETS) requestCounters.clear();
         counter = member.metrics.requests.labels({ route, method, status: String(status) });
-        requestCounters.set(key, counter);
+        // The metric bounds its label sets (src/metrics MAX_SERIES); so does this cache.
+        if (requestCounters.size < MAX_SERIES) requestCounters.set(key, counter);
       }
       counter.inc();
       let histogram = requestHistograms.get(route);
       if (histogram === undefined) {
-        if (requestHistograms.size >= MAX_LABEL_SETS) requestHistograms.clear();
         histogram = member.metrics.requestSeconds.labels({ route });
-        requestHistograms.set(route, histogram);
+        if (requestHistograms.size < MAX_SERIES) requestHistograms.set(route, histogram);
       }
       histogram.observe(durationMs / 1000);
     },

@@ -142,6 +142,28 @@ test("bad input gets a 4xx with a stable code", async () => {
   // The writes of the tests before this one were committed to the state machine's LMDB.
   assert.match(metrics, /hothot_state_machine_commits_total\{node="\d+"\} [1-9]/);
   assert.match(metrics, /hothot_state_machine_pending_batches\{node="\d+"\} \d+/);
+  // Requests are counted by route, method and status, with their latency per route.
+  const count = (pattern: RegExp) => Number(pattern.exec(metrics)?.[1] ?? Number.NaN);
+  const rejected = count(
+    /hothot_http_requests_total\{route="\/v1\/kv\/\{key\}",method="PUT",status="413",node="\d+"\} (\d+)/,
+  );
+  assert.equal(rejected, 1);
+  const puts = count(
+    /hothot_http_requests_total\{route="\/v1\/kv\/\{key\}",method="PUT",status="200",node="\d+"\} (\d+)/,
+  );
+  assert.ok(puts >= 1, `counted PUTs: ${puts}`);
+  const kvRequests = count(
+    /hothot_http_request_duration_seconds_count\{route="\/v1\/kv\/\{key\}",node="\d+"\} (\d+)/,
+  );
+  assert.ok(kvRequests >= puts + rejected, `${kvRequests} timed, ${puts + rejected} counted`);
+  assert.equal(
+    count(
+      /hothot_http_request_duration_seconds_bucket\{le="\+Inf",route="\/v1\/kv\/\{key\}",node="\d+"\} (\d+)/,
+    ),
+    kvRequests,
+  );
+  // Every acknowledged write through this node was timed from arrival to acknowledgement.
+  assert.ok(count(/hothot_proposal_duration_seconds_count\{node="\d+"\} (\d+)/) >= puts);
 });
 
 test("linearizable reads that arrive while a ReadIndex round is out share the next round", async () => {
