@@ -8,6 +8,7 @@
 //   LB_BENCH_CONNECTIONS=64 LB_BENCH_DURATION_S=10 LB_BENCH_WORKERS=1 npm run bench:lb
 //   LB_BENCH_FRONTEND=node npm run bench:lb   # hothot with node:http on the client side
 //   LB_BENCH_PEER_FORWARDED=0 npm run bench:lb  # HAProxy and nginx without X-Forwarded-*
+//   LB_BENCH_POLICY=round-robin npm run bench:lb   # every proxy: least-outstanding (default), p2c or round-robin
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
@@ -25,13 +26,37 @@ const hothotWorkers = process.env.LB_BENCH_WORKERS ?? "auto";
  * the way `workers: auto` resolves it, so that every proxy gets the same parallelism. */
 const peerParallelism =
   hothotWorkers === "auto" ? availableParallelism() : Math.max(1, Number(hothotWorkers));
-const roundCount = Number(process.env.LB_BENCH_ROUNDS ?? 3);
+/** Seven: the speed of these shared machines swings (the direct target alone went from 24,000
+ * to 42,000 req/s between rounds of one run), and a median of three or five still moved with
+ * one or two slow rounds. */
+const roundCount = Number(process.env.LB_BENCH_ROUNDS ?? 7);
 /** Whether HAProxy and nginx add X-Forwarded-For/-Proto/-Host as hothot always does, so that
  * every proxy sends the upstreams the same request (and does the same header work). "0" gives
  * the peers their bare configurations, which leave these headers out. */
 const peerForwarded = process.env.LB_BENCH_PEER_FORWARDED !== "0";
 /** hothot's client side: "raw" (the default) or "node" (node:http). */
 const hothotFrontend = process.env.LB_BENCH_FRONTEND ?? "raw";
+/** The balancing policy, the same for every proxy, as each names it: the upstream each proxy
+ * picks from the same information. nginx's least_conn and random get a shared zone, so that its
+ * workers count together as HAProxy's threads do (hothot's workers count each their own). */
+const peerPolicies = {
+  "round-robin": { haproxy: "roundrobin", nginx: "" },
+  // Fewest requests in flight.
+  "least-outstanding": { haproxy: "leastconn", nginx: "    least_conn;\n    zone be 64k;\n" },
+  // Power of two choices (hothot's default): two upstreams at random, the less busy one.
+  p2c: { haproxy: "random(2)", nginx: "    random two least_conn;\n    zone be 64k;\n" },
+} as const;
+/** least-outstanding by default: the load-aware choice each proxy makes exactly (HAProxy's
+ * random(2) draws with replacement, so with two upstreams it compares them only half the time;
+ * hothot's p2c draws two distinct upstreams and with two makes the least-outstanding choice). */
+const policy = (process.env.LB_BENCH_POLICY ?? "least-outstanding") as keyof typeof peerPolicies;
+if (!Object.hasOwn(peerPolicies, policy)) {
+  process.stderr.write(
+    `[bench:lb] LB_BENCH_POLICY must be one of ${Object.keys(peerPolicies).join(", ")}, not ${JSON.stringify(policy)}\n`,
+  );
+  process.exit(2);
+}
+const peerPolicy = peerPolicies[policy];
 
 interface Figures {
   rps: number;
@@ -231,7 +256,7 @@ frontend fe
   bind 127.0.0.1:${port}
 ${peerForwarded ? "  option forwardfor\n  http-request set-header X-Forwarded-Proto http\n  http-request set-header X-Forwarded-Host %[req.hdr(host)]\n" : ""}  default_backend be
 backend be
-  balance roundrobin
+  balance ${peerPolicy.haproxy}
   http-reuse always
 ${upstreamPorts.map((upstream, index) => `  server u${index} 127.0.0.1:${upstream}`).join("\n")}
 `,
@@ -263,7 +288,7 @@ http {
   uwsgi_temp_path ${prefix}/tmp/uwsgi;
   scgi_temp_path ${prefix}/tmp/scgi;
   upstream be {
-${upstreamPorts.map((upstream) => `    server 127.0.0.1:${upstream};`).join("\n")}
+${peerPolicy.nginx}${upstreamPorts.map((upstream) => `    server 127.0.0.1:${upstream};`).join("\n")}
     keepalive 128;
   }
   server {
@@ -300,7 +325,7 @@ ${peerForwarded ? "      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded
       `127.0.0.1:${port}`,
       ...upstreamPorts.flatMap((upstream) => ["--upstream", `http://127.0.0.1:${upstream}`]),
       "--policy",
-      "round-robin",
+      policy,
       "--workers",
       String(hothotWorkers),
       "--no-admin",
@@ -327,7 +352,7 @@ ${peerForwarded ? "      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded
 
   const rows = ["hothot", "haproxy", "nginx", "direct"];
   process.stdout.write(
-    `\nhothot lb benchmark: wrk -t${threads} -c${connections} -d${durationSeconds}s, two node:http upstreams, round robin, median of ${roundCount} rounds; hothot workers ${hothotWorkers} (frontend ${hothotFrontend}), HAProxy nbthread and nginx worker_processes ${peerParallelism}, peers ${peerForwarded ? "adding" : "without"} X-Forwarded-For/-Proto/-Host\n`,
+    `\nhothot lb benchmark: wrk -t${threads} -c${connections} -d${durationSeconds}s, two node:http upstreams, policy ${policy}, median of ${roundCount} rounds; hothot workers ${hothotWorkers} (frontend ${hothotFrontend}), HAProxy nbthread and nginx worker_processes ${peerParallelism}, peers ${peerForwarded ? "adding" : "without"} X-Forwarded-For/-Proto/-Host\n`,
   );
   process.stdout.write(
     `${"target".padEnd(10)}${"req/s".padStart(10)}${"p50 ms".padStart(10)}${"p99 ms".padStart(10)}${"errors".padStart(8)}\n`,
@@ -347,6 +372,12 @@ ${peerForwarded ? "      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded
     figures ? { rps: figures.rps, p50Ms: figures.p50Ms, p99Ms: figures.p99Ms } : null;
   const haproxy = results.haproxy;
   const hothot = results.hothot!;
+  const perRound = (ratio: (hothot: Figures, haproxy: Figures) => number) =>
+    rounds.haproxy
+      ? rounds.hothot!.map((figures, round) =>
+          Number(ratio(figures, rounds.haproxy![round]!).toFixed(3)),
+        )
+      : null;
   const result = {
     hothot: pick(hothot),
     haproxy: pick(haproxy),
@@ -354,6 +385,9 @@ ${peerForwarded ? "      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded
     direct: pick(results.direct),
     ratioToHaproxy: haproxy ? Number((hothot.rps / haproxy.rps).toFixed(3)) : null,
     p99VsHaproxy: haproxy ? Number((hothot.p99Ms / haproxy.p99Ms).toFixed(3)) : null,
+    // The same ratios round by round (the two measured within the same round, seconds apart).
+    ratioToHaproxyPerRound: perRound((hothot, haproxy) => hothot.rps / haproxy.rps),
+    p99VsHaproxyPerRound: perRound((hothot, haproxy) => hothot.p99Ms / haproxy.p99Ms),
     settings: {
       connections,
       threads,
@@ -364,6 +398,7 @@ ${peerForwarded ? "      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded
       hothotFrontend,
       peerParallelism,
       peerForwarded,
+      policy,
     },
     skipped,
   };
