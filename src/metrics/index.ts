@@ -42,21 +42,14 @@ function overflowLabels<L extends string>(labelNames: readonly L[]): Labels<L> {
   return Object.fromEntries(labelNames.map((name) => [name, "other"])) as Labels<L>;
 }
 
-/** One label set's count; keep it and call inc(). */
-export class CounterSeries {
-  value = 0;
-  constructor(readonly labels: Readonly<Record<string, string>>) {}
+type Series = { readonly labels: Readonly<Record<string, string>> };
 
-  inc(by = 1): void {
-    this.value += by;
-  }
-}
-
-export class FastCounter<L extends string = never> {
-  readonly type = "counter" as const;
+/** The label-keyed series of one metric, bounded by MAX_SERIES, registered in `registry`. */
+abstract class SeriesMetric<L extends string, S extends Series> {
+  abstract readonly type: "counter" | "histogram";
   readonly aggregator = "sum" as const;
-  private readonly series = new Map<string, CounterSeries>();
-  private overflow: CounterSeries | undefined;
+  private readonly series = new Map<string, S>();
+  private overflow: S | undefined;
 
   constructor(
     readonly name: string,
@@ -67,23 +60,22 @@ export class FastCounter<L extends string = never> {
     register(registry, this);
   }
 
-  /** The series of `labels` (created at zero on first use), to keep and inc(). */
-  labels(labels: Labels<L>): CounterSeries {
+  protected abstract create(labels: Readonly<Record<string, string>>): S;
+  protected abstract samples(series: S, values: Sample[]): void;
+
+  /** The series of `labels` (created empty on first use), to keep and update. */
+  labels(labels: Labels<L>): S {
     const key = keyOf(this.labelNames, labels);
     let series = this.series.get(key);
     if (series === undefined) {
       if (this.series.size >= MAX_SERIES) {
-        this.overflow ??= new CounterSeries(overflowLabels(this.labelNames));
+        this.overflow ??= this.create(overflowLabels(this.labelNames));
         return this.overflow;
       }
-      series = new CounterSeries({ ...labels });
+      series = this.create({ ...labels });
       this.series.set(key, series);
     }
     return series;
-  }
-
-  inc(labels: Labels<L>, by = 1): void {
-    this.labels(labels).inc(by);
   }
 
   reset(): void {
@@ -91,16 +83,12 @@ export class FastCounter<L extends string = never> {
     this.overflow = undefined;
   }
 
-  private *allSeries() {
-    yield* this.series.values();
-    if (this.overflow) yield this.overflow;
-  }
-
   async get(): Promise<Exposition> {
+    // A metric without labels reads as zero before its first update, as prom-client's does.
+    if (this.labelNames.length === 0) this.labels({} as Labels<L>);
     const values: Sample[] = [];
-    for (const series of this.allSeries()) {
-      values.push({ labels: { ...series.labels }, value: series.value });
-    }
+    for (const series of this.series.values()) this.samples(series, values);
+    if (this.overflow) this.samples(this.overflow, values);
     return {
       name: this.name,
       help: this.help,
@@ -108,6 +96,32 @@ export class FastCounter<L extends string = never> {
       aggregator: this.aggregator,
       values,
     };
+  }
+}
+
+/** One label set's count; keep it and call inc(). */
+export class CounterSeries {
+  value = 0;
+  constructor(readonly labels: Readonly<Record<string, string>>) {}
+
+  inc(by = 1): void {
+    this.value += by;
+  }
+}
+
+export class FastCounter<L extends string = never> extends SeriesMetric<L, CounterSeries> {
+  readonly type = "counter" as const;
+
+  inc(labels: Labels<L>, by = 1): void {
+    this.labels(labels).inc(by);
+  }
+
+  protected create(labels: Readonly<Record<string, string>>): CounterSeries {
+    return new CounterSeries(labels);
+  }
+
+  protected samples(series: CounterSeries, values: Sample[]): void {
+    values.push({ labels: { ...series.labels }, value: series.value });
   }
 }
 
@@ -135,101 +149,60 @@ export class HistogramSeries {
   }
 }
 
-export class FastHistogram<L extends string = never> {
+export class FastHistogram<L extends string = never> extends SeriesMetric<L, HistogramSeries> {
   readonly type = "histogram" as const;
-  readonly aggregator = "sum" as const;
-  private readonly series = new Map<string, HistogramSeries>();
-  private overflow: HistogramSeries | undefined;
 
   constructor(
-    readonly name: string,
-    readonly help: string,
+    name: string,
+    help: string,
     private readonly bounds: readonly number[],
-    private readonly labelNames: readonly L[],
+    labelNames: readonly L[],
     registry: Registry,
   ) {
     if (bounds.length === 0) throw new Error("a histogram needs at least one bound");
     for (let index = 1; index < bounds.length; index++) {
       if (!(bounds[index]! > bounds[index - 1]!)) throw new Error("bounds must increase");
     }
-    register(registry, this);
-  }
-
-  /** The series of `labels`, to keep and observe into. */
-  labels(labels: Labels<L>): HistogramSeries {
-    const key = keyOf(this.labelNames, labels);
-    let series = this.series.get(key);
-    if (series === undefined) {
-      if (this.series.size >= MAX_SERIES) {
-        this.overflow ??= new HistogramSeries(overflowLabels(this.labelNames), this.bounds);
-        return this.overflow;
-      }
-      series = new HistogramSeries({ ...labels }, this.bounds);
-      this.series.set(key, series);
-    }
-    return series;
+    super(name, help, labelNames, registry);
   }
 
   observe(labels: Labels<L>, value: number): void {
     this.labels(labels).observe(value);
   }
 
-  reset(): void {
-    this.series.clear();
-    this.overflow = undefined;
+  protected create(labels: Readonly<Record<string, string>>): HistogramSeries {
+    return new HistogramSeries(labels, this.bounds);
   }
 
-  private *allSeries() {
-    yield* this.series.values();
-    if (this.overflow) yield this.overflow;
-  }
-
-  async get(): Promise<Exposition> {
-    const values: Sample[] = [];
+  protected samples(series: HistogramSeries, values: Sample[]): void {
     const bucket = `${this.name}_bucket`;
-    for (const series of this.allSeries()) {
-      let cumulative = 0;
-      for (let index = 0; index < this.bounds.length; index++) {
-        cumulative += series.counts[index]!;
-        values.push({
-          labels: { le: this.bounds[index]!, ...series.labels },
-          value: cumulative,
-          metricName: bucket,
-        });
-      }
-      values.push(
-        { labels: { le: "+Inf", ...series.labels }, value: series.count, metricName: bucket },
-        { labels: { ...series.labels }, value: series.sum, metricName: `${this.name}_sum` },
-        { labels: { ...series.labels }, value: series.count, metricName: `${this.name}_count` },
-      );
+    let cumulative = 0;
+    for (let index = 0; index < this.bounds.length; index++) {
+      cumulative += series.counts[index]!;
+      values.push({
+        labels: { le: this.bounds[index]!, ...series.labels },
+        value: cumulative,
+        metricName: bucket,
+      });
     }
-    return {
-      name: this.name,
-      help: this.help,
-      type: this.type,
-      aggregator: this.aggregator,
-      values,
-    };
+    values.push(
+      { labels: { le: "+Inf", ...series.labels }, value: series.count, metricName: bucket },
+      { labels: { ...series.labels }, value: series.sum, metricName: `${this.name}_sum` },
+      { labels: { ...series.labels }, value: series.count, metricName: `${this.name}_count` },
+    );
   }
 }
 
-/** A histogram without labels: observe() straight on its only series. */
+/** A histogram without labels. */
 export class PlainHistogram {
   private readonly histogram: FastHistogram;
-  private series: HistogramSeries;
 
   constructor(name: string, help: string, bounds: readonly number[], registry: Registry) {
     this.histogram = new FastHistogram(name, help, bounds, [], registry);
-    this.series = this.histogram.labels({});
-    // Registry.resetMetrics() clears the series map; take a fresh series after it.
-    const reset = this.histogram.reset.bind(this.histogram);
-    this.histogram.reset = () => {
-      reset();
-      this.series = this.histogram.labels({});
-    };
   }
 
   observe(value: number): void {
-    this.series.observe(value);
+    // Looked up each time (one Map lookup): Registry.resetMetrics() replaces the series.
+    this.histogram.labels({}).observe(value);
   }
 }

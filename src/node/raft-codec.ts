@@ -10,25 +10,16 @@
 //   [u32 length   bytes]  the context, if flags says there is one
 //
 // Integers travel as float64, exact for every safe integer. Big-endian throughout.
-import type { Entry, EntryType, Message, MessageType } from "../raft/index.ts";
+import {
+  type Entry,
+  type EntryType,
+  MESSAGE_TYPES,
+  type Message,
+  type MessageType,
+} from "../raft/index.ts";
 import { CUSTOM_BODY_MARKER, type MessageCodec } from "../transport/index.ts";
 
 const LAYOUT_VERSION = 1;
-const MESSAGE_TYPES: readonly MessageType[] = [
-  "append",
-  "append-response",
-  "heartbeat",
-  "heartbeat-response",
-  "pre-vote",
-  "pre-vote-response",
-  "vote",
-  "vote-response",
-  "snapshot",
-  "propose",
-  "read-index",
-  "read-index-response",
-  "timeout-now",
-];
 const TYPE_CODES = new Map<MessageType, number>(MESSAGE_TYPES.map((type, code) => [type, code]));
 const ENTRY_TYPES: readonly EntryType[] = ["normal", "conf-change"];
 const FLAG_REJECT = 1;

@@ -67,20 +67,24 @@ export interface Snapshot {
   readonly data: Uint8Array;
 }
 
-export type MessageType =
-  | "append" // log entries (or an empty append as a probe)
-  | "append-response"
-  | "heartbeat"
-  | "heartbeat-response"
-  | "pre-vote"
-  | "pre-vote-response"
-  | "vote"
-  | "vote-response"
-  | "snapshot" // snapshot metadata (+ data as produced by the storage)
-  | "propose" // a follower forwarding proposals to its leader
-  | "read-index" // a follower forwarding a ReadIndex request to its leader
-  | "read-index-response"
-  | "timeout-now"; // leadership transfer: campaign now, ignoring the election timer
+/** Every message type, in a fixed order: the position is the type's code in the node's binary
+ * message layout and in simulator traces, so new types go at the end. */
+export const MESSAGE_TYPES = [
+  "append", // log entries (or an empty append as a probe)
+  "append-response",
+  "heartbeat",
+  "heartbeat-response",
+  "pre-vote",
+  "pre-vote-response",
+  "vote",
+  "vote-response",
+  "snapshot", // snapshot metadata (+ data as produced by the storage)
+  "propose", // a follower forwarding proposals to its leader
+  "read-index", // a follower forwarding a ReadIndex request to its leader
+  "read-index-response",
+  "timeout-now", // leadership transfer: campaign now, ignoring the election timer
+] as const;
+export type MessageType = (typeof MESSAGE_TYPES)[number];
 
 /**
  * A message between peers. The node layer moves it without looking inside; only `from`, `to`

@@ -2,25 +2,10 @@
 //   t=120.431 n2 <- n1 append term=3 index=41 entries=2 commit=40
 // Times are printed in ticks (three decimals = sub-tick time units).
 
-import type { MessageType, Role } from "../../raft/index.ts";
+import { MESSAGE_TYPES, type MessageType, type Role } from "../../raft/index.ts";
 import { UNITS_PER_TICK } from "./scenario.ts";
 import type { TraceEvent } from "./trace.ts";
 
-const MESSAGE_TYPES: readonly MessageType[] = [
-  "append",
-  "append-response",
-  "heartbeat",
-  "heartbeat-response",
-  "pre-vote",
-  "pre-vote-response",
-  "vote",
-  "vote-response",
-  "snapshot",
-  "propose",
-  "read-index",
-  "read-index-response",
-  "timeout-now",
-];
 export const MESSAGE_TYPE_CODES = Object.fromEntries(
   MESSAGE_TYPES.map((type, code) => [type, code]),
 ) as Record<MessageType, number>;
