@@ -11,13 +11,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { buildProduct } from "./lib/built.ts";
+import { envInteger } from "./lib/settings.ts";
 
 type KvModule = typeof import("../src/kv/index.ts");
 
-const batch = Number(process.env.APPLY_BENCH_BATCH ?? 12);
-const keys = Number(process.env.APPLY_BENCH_KEYS ?? 1000);
-const valueBytes = Number(process.env.APPLY_BENCH_VALUE_BYTES ?? 100);
-const rounds = Number(process.env.APPLY_BENCH_ROUNDS ?? 7);
+const batch = envInteger("APPLY_BENCH_BATCH", 12, 1, 100_000);
+const keys = envInteger("APPLY_BENCH_KEYS", 1000, 1, 10_000_000);
+const valueBytes = envInteger("APPLY_BENCH_VALUE_BYTES", 100, 0, 1 << 20);
+const rounds = envInteger("APPLY_BENCH_ROUNDS", 7, 1, 99);
 const batchesPerRound = Math.max(1, Math.round(12_000 / batch));
 
 function log(message: string): void {

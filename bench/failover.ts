@@ -11,17 +11,11 @@ import { join } from "node:path";
 import type { LocalCluster as LocalClusterInstance } from "../src/node/index.ts";
 import { loadBuiltProduct } from "./lib/built.ts";
 import { EtcdCluster, type EtcdMember, etcdAvailable, etcdPut } from "./lib/etcd.ts";
+import { envInteger } from "./lib/settings.ts";
 
-function trialCount(name: string, fallback: number): number {
-  const value = Number(process.env[name] ?? fallback);
-  if (!Number.isInteger(value) || value < 0 || value > 200) {
-    throw new Error(`${name} must be an integer from 0 to 200, got ${process.env[name]}`);
-  }
-  return value;
-}
-const crashTrials = trialCount("FAILOVER_TRIALS", 10);
-const silentTrials = trialCount("FAILOVER_SILENT_TRIALS", 5);
-const etcdTrials = trialCount("FAILOVER_ETCD_TRIALS", 5);
+const crashTrials = envInteger("FAILOVER_TRIALS", 10, 0, 200);
+const silentTrials = envInteger("FAILOVER_SILENT_TRIALS", 5, 0, 200);
+const etcdTrials = envInteger("FAILOVER_ETCD_TRIALS", 5, 0, 200);
 const work = mkdtempSync(join(tmpdir(), "hothot-bench-failover-"));
 /**
  * An etcd put that has not answered within this long is abandoned and the next member tried,

@@ -11,21 +11,23 @@
 // and Go heap are still growing). The warm-up figures are reported too (`warmup` in the JSON).
 //
 //   npm run bench:kv
-//   KV_BENCH_DURATION_S=10 KV_BENCH_WARMUP_S=10 KV_BENCH_CONNECTIONS=32 KV_BENCH_ROUNDS=7 npm run bench:kv
+//   KV_BENCH_DURATION_S=10 KV_BENCH_WARMUP_S=10 KV_BENCH_CONNECTIONS=32 KV_BENCH_ROUNDS=9 npm run bench:kv
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadBuiltProduct } from "./lib/built.ts";
 import { EtcdCluster, etcdAvailable, etcdPutBody, etcdRangeBody } from "./lib/etcd.ts";
+import { envInteger } from "./lib/settings.ts";
 import { combine, rssKiB, runWrk, type WrkFigures, wrkAvailable } from "./lib/wrk.ts";
 
-const durationSeconds = Number(process.env.KV_BENCH_DURATION_S ?? 8);
-const connections = Number(process.env.KV_BENCH_CONNECTIONS ?? 32);
+const durationSeconds = envInteger("KV_BENCH_DURATION_S", 8, 1, 600);
+const connections = envInteger("KV_BENCH_CONNECTIONS", 32, 1, 10_000);
 /** Seconds of the same load before each measured load, not counted (0: none). */
-const warmupSeconds = Number(process.env.KV_BENCH_WARMUP_S ?? 10);
-/** Load rounds per system and kind (writes, reads); the figures are the medians. Five, because
- * the speed of these shared machines drifts by a quarter within minutes. */
-const rounds = Number(process.env.KV_BENCH_ROUNDS ?? 5);
+const warmupSeconds = envInteger("KV_BENCH_WARMUP_S", 10, 0, 600);
+/** Load rounds per system and kind (writes, reads); the figures are the medians. Seven, because
+ * the speed of these shared machines drifts by half within minutes: with five, one or two slow
+ * rounds still moved the median by a tenth of the ratio between runs of the same code. */
+const rounds = envInteger("KV_BENCH_ROUNDS", 7, 1, 99);
 const keys = 1000;
 const value = "v".repeat(100);
 const work = mkdtempSync(join(tmpdir(), "hothot-bench-kv-"));

@@ -15,11 +15,12 @@ import net from "node:net";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { buildProduct } from "./lib/built.ts";
+import { envInteger } from "./lib/settings.ts";
 
-const connections = Number(process.env.LB_BENCH_CONNECTIONS ?? 64);
-const threads = Number(process.env.LB_BENCH_THREADS ?? 2);
-const durationSeconds = Number(process.env.LB_BENCH_DURATION_S ?? 8);
-const warmupSeconds = Number(process.env.LB_BENCH_WARMUP_S ?? 1);
+const connections = envInteger("LB_BENCH_CONNECTIONS", 64, 1, 10_000);
+const threads = envInteger("LB_BENCH_THREADS", 2, 1, 64);
+const durationSeconds = envInteger("LB_BENCH_DURATION_S", 8, 1, 600);
+const warmupSeconds = envInteger("LB_BENCH_WARMUP_S", 1, 0, 600);
 /** "auto" (the default of `hothot lb`) or a number. */
 const hothotWorkers = process.env.LB_BENCH_WORKERS ?? "auto";
 /** HAProxy threads and nginx worker processes: the same number as hothot's workers, resolved
@@ -29,7 +30,7 @@ const peerParallelism =
 /** Seven: the speed of these shared machines swings (the direct target alone went from 24,000
  * to 42,000 req/s between rounds of one run), and a median of three or five still moved with
  * one or two slow rounds. */
-const roundCount = Number(process.env.LB_BENCH_ROUNDS ?? 7);
+const roundCount = envInteger("LB_BENCH_ROUNDS", 7, 1, 99);
 /** Whether HAProxy and nginx add X-Forwarded-For/-Proto/-Host as hothot always does, so that
  * every proxy sends the upstreams the same request (and does the same header work). "0" gives
  * the peers their bare configurations, which leave these headers out. */

@@ -26,9 +26,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { open as openLmdb } from "lmdb";
 import { LogStore } from "../src/storage/index.ts";
+import { envInteger } from "./lib/settings.ts";
 
-const CELL_MS = Number(process.env.BENCH_CELL_MS ?? 4000);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 20);
+const CELL_MS = envInteger("BENCH_CELL_MS", 4000, 100, 600_000);
+const ROUNDS = envInteger("BENCH_ROUNDS", 20, 1, 999);
 /** Uncounted first slice of every engine in a cell: JIT, file creation, first allocations. */
 const WARMUP_MS = 200;
 const ENTRY_SIZES_BYTES = [100, 4096] as const;
