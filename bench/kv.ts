@@ -18,7 +18,14 @@ import { join } from "node:path";
 import { loadBuiltProduct } from "./lib/built.ts";
 import { EtcdCluster, etcdAvailable, etcdPutBody, etcdRangeBody } from "./lib/etcd.ts";
 import { envInteger } from "./lib/settings.ts";
-import { combine, rssKiB, runWrk, type WrkFigures, wrkAvailable } from "./lib/wrk.ts";
+import {
+  combine,
+  describeErrors,
+  rssKiB,
+  runWrk,
+  type WrkFigures,
+  wrkAvailable,
+} from "./lib/wrk.ts";
 
 const durationSeconds = envInteger("KV_BENCH_DURATION_S", 8, 1, 600);
 const connections = envInteger("KV_BENCH_CONNECTIONS", 32, 1, 10_000);
@@ -292,7 +299,12 @@ async function measureInTurns(systems: System[]): Promise<RoundResults> {
             log(
               `round ${turn + 1}/${rounds}, ${system.name}: ${warmupSeconds} s of writes to warm up`,
             );
-            warmWrites.get(system.name)!.push(await runWrites(target, warmupSeconds));
+            const warm = await runWrites(target, warmupSeconds);
+            warmWrites.get(system.name)!.push(warm);
+            if (describeErrors(warm) !== "")
+              log(
+                `round ${turn + 1}/${rounds}, ${system.name}: warm-up writes: ${describeErrors(warm)}`,
+              );
           }
           const written = await runWrites(target);
           writes.get(system.name)!.push(written);
@@ -300,12 +312,21 @@ async function measureInTurns(systems: System[]): Promise<RoundResults> {
             log(
               `round ${turn + 1}/${rounds}, ${system.name}: ${warmupSeconds} s of reads to warm up`,
             );
-            warmReads.get(system.name)!.push(await runReads(target, warmupSeconds));
+            const warm = await runReads(target, warmupSeconds);
+            warmReads.get(system.name)!.push(warm);
+            if (describeErrors(warm) !== "")
+              log(
+                `round ${turn + 1}/${rounds}, ${system.name}: warm-up reads: ${describeErrors(warm)}`,
+              );
           }
           const read = await runReads(target);
           reads.get(system.name)!.push(read);
+          const trouble = (figures: WrkFigures) => {
+            const text = describeErrors(figures);
+            return text === "" ? "" : `; ${text}`;
+          };
           log(
-            `round ${turn + 1}/${rounds}, ${system.name}: writes ${Math.round(written.requestsPerSec)}/s (p99 ${round(written.p99Ms)} ms), reads ${Math.round(read.requestsPerSec)}/s (p99 ${round(read.p99Ms)} ms)`,
+            `round ${turn + 1}/${rounds}, ${system.name}: writes ${Math.round(written.requestsPerSec)}/s (p99 ${round(written.p99Ms)} ms${trouble(written)}), reads ${Math.round(read.requestsPerSec)}/s (p99 ${round(read.p99Ms)} ms${trouble(read)})`,
           );
         } finally {
           clearInterval(sampler);

@@ -16,6 +16,7 @@ import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { buildProduct } from "./lib/built.ts";
 import { envInteger } from "./lib/settings.ts";
+import { parseWrk as parseWrkSummary } from "./lib/wrk.ts";
 
 const connections = envInteger("LB_BENCH_CONNECTIONS", 64, 1, 10_000);
 const threads = envInteger("LB_BENCH_THREADS", 2, 1, 64);
@@ -168,22 +169,15 @@ function median(list: Figures[]): Figures {
   };
 }
 
+/** wrk's summary as this benchmark counts it: socket errors and non-2xx answers together. */
 function parseWrk(output: string): Figures {
-  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(output)?.[1] ?? Number.NaN);
-  const toMs = (value: string, unit: string) =>
-    Number(value) * (unit === "us" ? 0.001 : unit === "s" ? 1000 : unit === "m" ? 60000 : 1);
-  const percentile = (label: string) => {
-    const match = new RegExp(`\\s${label}%\\s+([\\d.]+)(us|ms|s|m)`).exec(output);
-    return match ? toMs(match[1]!, match[2]!) : Number.NaN;
+  const figures = parseWrkSummary(output);
+  return {
+    rps: Math.round(figures.requestsPerSec),
+    p50Ms: figures.p50Ms,
+    p99Ms: figures.p99Ms,
+    errors: figures.errors + figures.non2xx,
   };
-  const errorsMatch = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(
-    output,
-  );
-  const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(output)?.[1] ?? 0);
-  const errors =
-    non2xx +
-    (errorsMatch ? errorsMatch.slice(1).reduce((sum, value) => sum + Number(value), 0) : 0);
-  return { rps: Math.round(rps), p50Ms: percentile("50"), p99Ms: percentile("99"), errors };
 }
 
 function wrk(port: number, seconds: number): Promise<Figures> {
@@ -204,7 +198,13 @@ function wrk(port: number, seconds: number): Promise<Figures> {
       output += chunk.toString();
     });
     child.on("error", reject);
-    child.on("exit", () => resolve(parseWrk(output)));
+    child.on("exit", () => {
+      try {
+        resolve(parseWrk(output));
+      } catch (error) {
+        reject(error);
+      }
+    });
   });
 }
 

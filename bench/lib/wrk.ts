@@ -8,8 +8,24 @@ export interface WrkFigures {
   readonly p50Ms: number;
   readonly p99Ms: number;
   readonly requests: number;
+  /** Socket errors: connect, read, write and timeout (a request unanswered for 5 s) together. */
   readonly errors: number;
+  /** The same by kind, as wrk reports them. */
+  readonly errorKinds: { connect: number; read: number; write: number; timeout: number };
   readonly non2xx: number;
+}
+
+/** "" when there were none, else e.g. "errors 32 (timeout 32), non-2xx 4". */
+export function describeErrors(figures: WrkFigures): string {
+  const parts: string[] = [];
+  if (figures.errors > 0) {
+    const kinds = Object.entries(figures.errorKinds)
+      .filter(([, count]) => count > 0)
+      .map(([kind, count]) => `${kind} ${count}`);
+    parts.push(`errors ${figures.errors} (${kinds.join(", ")})`);
+  }
+  if (figures.non2xx > 0) parts.push(`non-2xx ${figures.non2xx}`);
+  return parts.join(", ");
 }
 
 export function wrkAvailable(): boolean {
@@ -45,6 +61,12 @@ export function parseWrk(output: string): WrkFigures {
     p99Ms: toMs(p99[1]!, p99[2]!),
     requests: Number(total[1]),
     errors: socketErrors ? socketErrors.slice(1).reduce((sum, value) => sum + Number(value), 0) : 0,
+    errorKinds: {
+      connect: Number(socketErrors?.[1] ?? 0),
+      read: Number(socketErrors?.[2] ?? 0),
+      write: Number(socketErrors?.[3] ?? 0),
+      timeout: Number(socketErrors?.[4] ?? 0),
+    },
     non2xx: non2xx ? Number(non2xx[1]) : 0,
   };
 }
@@ -103,6 +125,12 @@ export function combine(results: readonly WrkFigures[]): WrkFigures {
     p99Ms: Math.max(...results.map((result) => result.p99Ms)),
     requests,
     errors: results.reduce((sum, result) => sum + result.errors, 0),
+    errorKinds: {
+      connect: results.reduce((sum, result) => sum + result.errorKinds.connect, 0),
+      read: results.reduce((sum, result) => sum + result.errorKinds.read, 0),
+      write: results.reduce((sum, result) => sum + result.errorKinds.write, 0),
+      timeout: results.reduce((sum, result) => sum + result.errorKinds.timeout, 0),
+    },
     non2xx: results.reduce((sum, result) => sum + result.non2xx, 0),
   };
 }
