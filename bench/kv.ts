@@ -60,6 +60,8 @@ interface SystemFigures {
   rssLoadedMiB: number[];
   /** The loads' rates during the uncounted warm-up (medians over the rounds; null: no warm-up). */
   warmup: { writesPerSec: number | null; readsPerSec: number | null };
+  /** Rounds after whose measured writes the write target was no longer the leader. */
+  leaderMoves: number;
 }
 
 const luaPrelude = (body: string) => `
@@ -85,6 +87,9 @@ interface Target {
   readonly readUrls: string[];
   readonly readScript: string;
   readonly stop: () => Promise<void>;
+  /** Whether the write target was no longer the leader after the writes (writes then took an
+   * extra hop through a follower: a slow round is told from a slow machine this way). */
+  readonly leaderMoved: () => Promise<boolean>;
 }
 
 async function runWrites(target: Target, seconds = durationSeconds): Promise<WrkFigures> {
@@ -166,6 +171,11 @@ request = function()
   return wrk.format("GET", "/v1/kv/key-" .. (counter % keys))
 end`),
       stop: () => cluster.stop(),
+      leaderMoved: async () => {
+        const response = await fetch(`${leaderApi}/v1/status`);
+        const status = (await response.json()) as { role?: string };
+        return status.role !== "leader";
+      },
     };
   } catch (error) {
     await cluster.stop();
@@ -211,6 +221,7 @@ request = function()
   return wrk.format("POST", "/v3/kv/range", nil, bodies[counter % keys])
 end`),
       stop: () => cluster.stop(),
+      leaderMoved: async () => (await cluster.leader(5_000)).clientUrl !== leader.clientUrl,
     };
   } catch (error) {
     await cluster.stop();
@@ -226,6 +237,7 @@ function summarize(
   rssLoadedMiB: number[],
   warmWrites: WrkFigures[],
   warmReads: WrkFigures[],
+  leaderMoves: number,
 ): SystemFigures {
   const medianRate = (runs: WrkFigures[]) =>
     runs.length === 0 ? null : Math.round(median(runs.map((figures) => figures.requestsPerSec)));
@@ -244,6 +256,7 @@ function summarize(
     rssIdleMiB,
     rssLoadedMiB,
     warmup: { writesPerSec: medianRate(warmWrites), readsPerSec: medianRate(warmReads) },
+    leaderMoves,
   };
 }
 
@@ -279,6 +292,7 @@ async function measureInTurns(systems: System[]): Promise<RoundResults> {
   const warmReads = new Map<string, WrkFigures[]>(systems.map((system) => [system.name, []]));
   const rssIdle = new Map<string, number[]>();
   const rssLoaded = new Map<string, number[]>();
+  const leaderMoves = new Map<string, number>();
   for (let turn = 0; turn < rounds; turn++) {
     const order = turn % 2 === 0 ? systems : [...systems].reverse();
     for (const system of order) {
@@ -308,6 +322,8 @@ async function measureInTurns(systems: System[]): Promise<RoundResults> {
           }
           const written = await runWrites(target);
           writes.get(system.name)!.push(written);
+          const moved = await target.leaderMoved().catch(() => true);
+          if (moved) leaderMoves.set(system.name, (leaderMoves.get(system.name) ?? 0) + 1);
           if (warmupSeconds > 0) {
             log(
               `round ${turn + 1}/${rounds}, ${system.name}: ${warmupSeconds} s of reads to warm up`,
@@ -326,7 +342,7 @@ async function measureInTurns(systems: System[]): Promise<RoundResults> {
             return text === "" ? "" : `; ${text}`;
           };
           log(
-            `round ${turn + 1}/${rounds}, ${system.name}: writes ${Math.round(written.requestsPerSec)}/s (p99 ${round(written.p99Ms)} ms${trouble(written)}), reads ${Math.round(read.requestsPerSec)}/s (p99 ${round(read.p99Ms)} ms${trouble(read)})`,
+            `round ${turn + 1}/${rounds}, ${system.name}: writes ${Math.round(written.requestsPerSec)}/s (p99 ${round(written.p99Ms)} ms${trouble(written)}${moved ? "; the leader moved during the writes" : ""}), reads ${Math.round(read.requestsPerSec)}/s (p99 ${round(read.p99Ms)} ms${trouble(read)})`,
           );
         } finally {
           clearInterval(sampler);
@@ -347,6 +363,7 @@ async function measureInTurns(systems: System[]): Promise<RoundResults> {
         rssLoaded.get(system.name)!,
         warmWrites.get(system.name)!,
         warmReads.get(system.name)!,
+        leaderMoves.get(system.name) ?? 0,
       ),
     );
   }
@@ -411,6 +428,7 @@ function report(
     rssLoadedMiB: hothot.rssLoadedMiB,
     errors: hothot.errors,
     warmup: hothot.warmup,
+    leaderMoves: hothot.leaderMoves,
     etcd: etcd ?? null,
     writeRatio: etcd ? round(hothot.writesPerSec / etcd.writesPerSec) : null,
     readRatio: etcd ? round(hothot.readsPerSec / etcd.readsPerSec) : null,
