@@ -497,7 +497,7 @@ export class HothotClient {
           if (answer.status < 400 || (answer.status === 404 && options.notFoundIsAnswer)) {
             return answer;
           }
-          const error = serverError(answer);
+          const error = serverError(answer, options.write);
           if (!error.retryable) throw error;
           lastError = error;
           if (error.code === "NO_LEADER" && options.write) this.leaderEndpoint = undefined;
@@ -599,13 +599,25 @@ export class HothotClient {
   }
 }
 
-function serverError(answer: Answer): HothotError {
+function serverError(answer: Answer, write: boolean): HothotError {
   const body = answer.json as {
     error?: { code?: unknown; message?: unknown; retryable?: unknown };
   };
   const code = typeof body?.error?.code === "string" ? body.error.code : `HTTP_${answer.status}`;
   const message =
     typeof body?.error?.message === "string" ? body.error.message : `HTTP ${answer.status}`;
+  // A node answers 504 TIMEOUT when a write was not applied in time or its forwarding to the
+  // leader failed after sending: for a write that is the client's OUTCOME_UNKNOWN, one code
+  // for "may or may not have taken effect" whichever side noticed it. Never retried.
+  if (write && code === "TIMEOUT") {
+    return new HothotError(
+      "OUTCOME_UNKNOWN",
+      /may or may not/.test(message)
+        ? `${message}: read the key to find out`
+        : `${message}; the write may or may not have taken effect: read the key to find out`,
+      { status: answer.status },
+    );
+  }
   const retryable =
     body?.error?.retryable === true || code === "NO_LEADER" || code === "OVERLOADED";
   return new HothotError(code, message, { status: answer.status, retryable });

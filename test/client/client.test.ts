@@ -127,6 +127,32 @@ test("a write that times out fails with OUTCOME_UNKNOWN and is not retried", asy
   await client.close();
 });
 
+test("a node's 504 TIMEOUT on a write is OUTCOME_UNKNOWN (status kept, not retried); on a read it stays TIMEOUT", async () => {
+  let calls = 0;
+  const url = await fakeNode((_request, response) => {
+    calls++;
+    json(response, 504, {
+      error: { code: "TIMEOUT", message: "forwarding to the leader failed (ECONNRESET)" },
+    });
+  });
+  const client = new HothotClient({ endpoints: [url], retryDelayMs: 1 });
+  await assert.rejects(client.put("k", "v"), (error: unknown) => {
+    assert.ok(error instanceof HothotError);
+    assert.equal(error.code, "OUTCOME_UNKNOWN");
+    assert.equal(error.status, 504);
+    assert.equal(error.retryable, false);
+    assert.match(error.message, /ECONNRESET/);
+    assert.match(error.message, /may or may not have taken effect: read the key/);
+    return true;
+  });
+  assert.equal(calls, 1);
+  await assert.rejects(
+    client.get("k"),
+    (error: unknown) => error instanceof HothotError && error.code === "TIMEOUT",
+  );
+  await client.close();
+});
+
 test("a non-retryable server error surfaces with its code and status", async () => {
   const url = await fakeNode((_request, response) =>
     json(response, 413, { error: { code: "VALUE_TOO_LARGE", message: "value over 1 MiB" } }),
