@@ -2,7 +2,7 @@
 // delay or fail them (a slow or failing fdatasync) without a faulty disk, and the reusable buffers
 // appends are encoded into.
 
-import { fdatasync, writev } from "node:fs";
+import { close, constants, fdatasync, open, write, writev } from "node:fs";
 
 /**
  * What the log store's write path needs from the file system. Callbacks must be called
@@ -17,6 +17,13 @@ export interface LogIo {
     callback: (error: Error | null, written: number) => void,
   ): void;
   fdatasync(fd: number, callback: (error: Error | null) => void): void;
+  /** Zeros over [start, end) of the file at `path`, durable (see writeZeros). Default: writeZeros. */
+  writeZeros?(
+    path: string,
+    start: number,
+    end: number,
+    callback: (error: Error | null) => void,
+  ): void;
 }
 
 export const nodeLogIo: LogIo = {
@@ -26,6 +33,7 @@ export const nodeLogIo: LogIo = {
   fdatasync(fd, callback) {
     fdatasync(fd, (error) => callback(error));
   },
+  writeZeros: (path, start, end, callback) => writeZeros(path, start, end, callback),
 };
 
 /**
@@ -98,4 +106,36 @@ export class SlabPool {
   give(slab: Buffer): void {
     if (slab.length === this.slabBytes && this.free.length < this.maxFree) this.free.push(slab);
   }
+}
+
+/** Zeros for writeZeros (shared and never written to). */
+let zeroChunk: Buffer | undefined;
+
+/**
+ * Writes zeros over [start, end) of the file at `path` through a descriptor of its own, then
+ * fdatasyncs it: space that later writes fill without growing the file. Calls back once.
+ */
+export function writeZeros(
+  path: string,
+  start: number,
+  end: number,
+  callback: (error: Error | null) => void,
+): void {
+  zeroChunk ??= Buffer.alloc(256 * 1024);
+  const chunk = zeroChunk;
+  open(path, constants.O_WRONLY, (openError, fd) => {
+    if (openError !== null) return callback(openError);
+    const finish = (error: Error | null) =>
+      close(fd, (closeError) => callback(error ?? closeError));
+    const step = (position: number) => {
+      if (position >= end) return fdatasync(fd, (error) => finish(error));
+      write(fd, chunk, 0, Math.min(chunk.length, end - position), position, (error, written) => {
+        if (error !== null) return finish(error);
+        if (written <= 0)
+          return finish(new Error(`zero fill made no progress at offset ${position}`));
+        step(position + written);
+      });
+    };
+    step(start);
+  });
 }

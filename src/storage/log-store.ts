@@ -36,7 +36,7 @@ import {
   SEGMENT_MAGIC,
   segmentFileName,
 } from "./log-format.ts";
-import { type LogIo, nodeLogIo, SlabPool, writeFully } from "./log-io.ts";
+import { type LogIo, nodeLogIo, SlabPool, writeFully, writeZeros } from "./log-io.ts";
 import { LOG_META_FILE, readLogDirectory, type Segment } from "./log-recovery.ts";
 
 export interface LogStoreOptions {
@@ -78,6 +78,18 @@ export interface LogStoreOptions {
   readonly bulkGroupBytes?: number;
   /** Read file descriptors kept open for closed segments. Default 16. */
   readonly maxOpenSegments?: number;
+  /**
+   * Most zero-filled space kept ahead of the active segment's last record (0 turns it off). An
+   * append inside space already written and synced changes neither the file's size nor its
+   * block map, so its O_DSYNC write costs the data and a flush; an append that grows the file
+   * also makes the kernel write the inode (on ext4 without a journal, a third synchronous device
+   * write in series). The space ahead grows with the segment (as much as it holds, at least
+   * 64 KiB) up to this; it is topped up off the append path, one range at a time, never where a
+   * write of records is in flight and never past maxSegmentBytes. The zeros are cut before a
+   * new segment starts and at a clean close; after a crash, recovery cuts them with the torn
+   * tail. Default 8 MiB (docs/storage.md, "Zeros ahead").
+   */
+  readonly preallocateBytes?: number;
 }
 
 export interface LogStoreStats {
@@ -147,7 +159,11 @@ const DEFAULTS = {
   maxOpenSegments: 16,
   eagerGroupBytes: 1024 * 1024,
   bulkGroupBytes: 64 * 1024,
+  preallocateBytes: 8 * 1024 * 1024,
 } as const;
+
+/** The smallest range of zeros worth a write of its own. */
+const MIN_FILL_BYTES = 64 * 1024;
 
 function assert(condition: boolean, message: string): asserts condition {
   if (!condition) throw new Error(`log store invariant broken: ${message}`);
@@ -170,7 +186,7 @@ function settleable(): { done: Promise<void>; waiter: Waiter } {
 
 export class LogStore {
   readonly directory: string;
-  private readonly limits: Required<Omit<LogStoreOptions, "directory">>;
+  private readonly limits: Required<Omit<LogStoreOptions, "directory" | "preallocateBytes">>;
   private segments: Segment[] = [];
   /** Entries up to and including this index were compacted away (live in a snapshot). */
   private compactedIndex = 0;
@@ -197,6 +213,18 @@ export class LogStore {
   private readonly slabs = new SlabPool(SLAB_BYTES, MAX_FREE_SLABS);
 
   private readonly queue: Operation[] = [];
+  private readonly preallocateBytes: number;
+  /**
+   * The active segment holds written and synced zeros from its last write's end up to here (no
+   * larger than the file). Only a hint for where appends stay inside the file: the safety of the
+   * zero fill rests on `filling` (see pump).
+   */
+  private zeroedEnd = 0;
+  /** A range of zeros being written to the active segment (at most one). */
+  private filling: { readonly start: number; readonly end: number } | undefined;
+  /** The segment whose zero fill failed: no further fills for it (the disk may be full). */
+  private fillRefused: Segment | undefined;
+  private closing = false;
   /** A flush (marking queued groups ready) is scheduled for the next turn of the event loop. */
   private flushScheduled = false;
   private failure: StorageError | undefined;
@@ -223,6 +251,11 @@ export class LogStore {
       if (!Number.isSafeInteger(value) || value <= 0)
         throw invalid(`${name} must be a positive integer, got ${value}`);
     }
+    this.preallocateBytes = options.preallocateBytes ?? DEFAULTS.preallocateBytes;
+    if (!Number.isSafeInteger(this.preallocateBytes) || this.preallocateBytes < 0)
+      throw invalid(
+        `preallocateBytes must be a non-negative integer (0 turns it off), got ${this.preallocateBytes}`,
+      );
   }
 
   /**
@@ -512,8 +545,10 @@ export class LogStore {
   /** Waits for queued writes, then releases file descriptors. Reads fail afterwards. */
   async close(): Promise<void> {
     if (this.closed) return;
+    this.closing = true;
     try {
-      await this.barrier(() => {});
+      // A clean close leaves only whole records in the files: the zeros ahead are cut.
+      await this.barrier(() => this.trimZeros());
     } catch {
       // A failed store still closes; the failure was reported to the writers.
     }
@@ -560,6 +595,11 @@ export class LogStore {
 
   /** Starts whatever the queue allows now. Called after every event that may unblock it. */
   private pump(): void {
+    this.pumpQueue();
+    this.maybeFill();
+  }
+
+  private pumpQueue(): void {
     for (;;) {
       if (this.failure !== undefined) {
         this.failPending();
@@ -573,7 +613,7 @@ export class LogStore {
       if (next.kind === "barrier") {
         // Truncate, compact and reset act on the durable log: everything before them must be
         // durable (and resolved) first.
-        if (this.pipeline.length > 0) return;
+        if (this.pipeline.length > 0 || this.filling !== undefined) return;
         this.queue.shift();
         try {
           next.run();
@@ -590,8 +630,8 @@ export class LogStore {
       let segment = this.activeSegment();
       if (this.writeEnd() >= this.limits.maxSegmentBytes) {
         // Start the next segment only once everything in this one is durable: an fdatasync of
-        // the new file would not cover the old one's tail.
-        if (this.pipeline.length > 0) return;
+        // the new file would not cover the old one's tail. Its zeros are cut first (startSegment).
+        if (this.pipeline.length > 0 || this.filling !== undefined) return;
         if (segment.offsets.length > 0) {
           try {
             segment = this.startSegment(next.firstIndex);
@@ -603,9 +643,63 @@ export class LogStore {
           }
         }
       }
+      // Records are never written where zeros are still being written: the two writes could
+      // reach the file in either order.
+      if (this.filling !== undefined && this.writeEnd() + next.bytes > this.filling.start) return;
       this.queue.shift();
       this.startWrite(next, segment);
     }
+  }
+
+  /**
+   * Starts writing zeros ahead of the active segment's end when less than half of
+   * preallocateBytes is left (see LogStoreOptions.preallocateBytes). Off the append path: its
+   * own descriptor, a plain write and an fdatasync on the I/O threads. A failure only stops the
+   * fills of this segment: appends then grow the file as they would without it, and report any
+   * real error themselves.
+   */
+  private maybeFill(): void {
+    if (
+      this.preallocateBytes === 0 ||
+      this.filling !== undefined ||
+      this.failure !== undefined ||
+      this.closing ||
+      this.closed
+    )
+      return;
+    const segment = this.activeSegment();
+    if (this.fillRefused === segment) return;
+    const writeEnd = this.writeEnd();
+    if (writeEnd >= this.limits.maxSegmentBytes) return;
+    // As much space ahead as the segment holds already, up to preallocateBytes: a log that
+    // writes little never writes many zeros.
+    const ahead = Math.min(this.preallocateBytes, Math.max(MIN_FILL_BYTES, writeEnd));
+    if (this.zeroedEnd - writeEnd >= ahead / 2) return;
+    const start = Math.max(this.zeroedEnd, writeEnd);
+    const end = Math.min(writeEnd + ahead, this.limits.maxSegmentBytes);
+    if (end - start < Math.min(MIN_FILL_BYTES, ahead)) return;
+    const filling = { start, end };
+    this.filling = filling;
+    const done = (error: Error | null): void => {
+      assert(this.filling === filling, "zero fill completion of a fill not in flight");
+      this.filling = undefined;
+      if (error !== null) this.fillRefused = segment;
+      // Barriers and segment changes wait for the fill (pump), so the segment is still active.
+      else if (segment === this.activeSegment()) this.zeroedEnd = Math.max(this.zeroedEnd, end);
+      this.pump();
+    };
+    if (this.io.writeZeros !== undefined) this.io.writeZeros(segment.path, start, end, done);
+    else writeZeros(segment.path, start, end, done);
+  }
+
+  /** Cuts the active segment's zeros (after its last record); the caller holds the write slot. */
+  private trimZeros(): void {
+    const segment = this.segments[this.segments.length - 1];
+    if (segment === undefined || this.zeroedEnd <= segment.endOffset) return;
+    const fd = this.fdOf(segment);
+    ftruncateSync(fd, segment.endOffset);
+    fdatasyncSync(fd);
+    this.zeroedEnd = segment.endOffset;
   }
 
   /** Where the next group's write starts in the active segment. */
@@ -753,6 +847,7 @@ export class LogStore {
       // The segment ends at a record boundary again; needs no free space. If even this fails,
       // reopening truncates the torn tail.
       const segment = this.activeSegment();
+      this.zeroedEnd = segment.endOffset;
       try {
         ftruncateSync(this.fdOf(segment), segment.endOffset);
       } catch {
@@ -783,6 +878,9 @@ export class LogStore {
 
   /** Creates a new, durable, empty segment for entries from `firstIndex` on and makes it active. */
   private startSegment(firstIndex: number): Segment {
+    // Only the last segment may end in zeros (recovery refuses damage in any other): cut them,
+    // durably, before a later segment exists.
+    this.trimZeros();
     this.closeBulkFd();
     const previous = this.segments[this.segments.length - 1];
     if (previous?.fd !== undefined) {
@@ -817,6 +915,8 @@ export class LogStore {
       writable: true,
     };
     this.segments.push(segment);
+    this.zeroedEnd = SEGMENT_HEADER_BYTES;
+    this.fillRefused = undefined;
     return segment;
   }
 
@@ -842,6 +942,10 @@ export class LogStore {
       segment.offsets.length = keep;
       segment.terms.length = keep;
       segment.endOffset = end;
+      this.zeroedEnd = end;
+    } else if (removed) {
+      // A closed segment became the active one: it was cut to its last record when it closed.
+      this.zeroedEnd = segment.endOffset;
     }
     if (removed) fsyncDirectory(this.directory);
     assert(segment.firstIndex <= fromIndex, `truncate(${fromIndex}) left segment ${segment.path}`);
@@ -895,6 +999,8 @@ export class LogStore {
     this.segments = recovered.segments;
     this.applyBounds();
     const last = this.activeSegment();
+    // Recovery cut any zeros after the last record with the torn tail.
+    this.zeroedEnd = Math.max(this.zeroedEnd, last.endOffset);
     this.acceptedNextIndex = last.firstIndex + last.offsets.length;
     this.acceptedLastTerm =
       last.terms.length > 0 ? (last.terms[last.terms.length - 1] as number) : this.compactedTerm;
