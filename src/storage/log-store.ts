@@ -652,8 +652,8 @@ export class LogStore {
   }
 
   /**
-   * Starts writing zeros ahead of the active segment's end when less than half of
-   * preallocateBytes is left (see LogStoreOptions.preallocateBytes). Off the append path: its
+   * Starts writing zeros ahead of the active segment's end when less than half of the space it
+   * should have ahead is left (see LogStoreOptions.preallocateBytes). Off the append path: its
    * own descriptor, a plain write and an fdatasync on the I/O threads. A failure only stops the
    * fills of this segment: appends then grow the file as they would without it, and report any
    * real error themselves.
@@ -663,8 +663,7 @@ export class LogStore {
       this.preallocateBytes === 0 ||
       this.filling !== undefined ||
       this.failure !== undefined ||
-      this.closing ||
-      this.closed
+      this.closing
     )
       return;
     const segment = this.activeSegment();
