@@ -85,7 +85,7 @@ interface SystemFigures {
   rssLoadedMiB: number[];
   /** The loads' rates during the uncounted warm-up (medians over the rounds; null: no warm-up). */
   warmup: { writesPerSec: number | null; readsPerSec: number | null };
-  /** Rounds after whose measured writes the write target was no longer the leader. */
+  /** Rounds (every attempt) after whose measured writes the write target was no longer the leader. */
   leaderMoves: number;
   steal: StealFigures;
 }
@@ -98,6 +98,8 @@ interface StealFigures {
   repeatedRounds: number;
   /** Kept rounds still over the limit: every attempt of theirs was. */
   stolenRounds: number;
+  /** Errors in the attempts measured again (counted in `errors` too). */
+  errorsInRepeated: number;
   /** The medians over every attempt, the ones measured again included: the figures as they
    * would be without the rule. */
   everyAttempt: { attempts: number; writesPerSec: number; readsPerSec: number };
@@ -292,11 +294,13 @@ function summarize(
     readsPerSec: Math.round(median(reads.map((figures) => figures.requestsPerSec))),
     readP50Ms: round(median(reads.map((figures) => figures.p50Ms))),
     readP99Ms: round(median(reads.map((figures) => figures.p99Ms))),
-    // Errors count whenever they happen, warm-up included.
-    errors: [...writes, ...reads, ...warmWrites, ...warmReads].reduce(
-      (sum, figures) => sum + errorsOf(figures),
-      0,
-    ),
+    // Errors count whenever they happen: warm-up included, and attempts measured again too.
+    errors:
+      steal.errorsInRepeated +
+      [...writes, ...reads, ...warmWrites, ...warmReads].reduce(
+        (sum, figures) => sum + errorsOf(figures),
+        0,
+      ),
     rssIdleMiB,
     rssLoadedMiB,
     warmup: { writesPerSec: medianRate(warmWrites), readsPerSec: medianRate(warmReads) },
@@ -435,6 +439,7 @@ async function measureInTurns(systems: System[]): Promise<RoundResults> {
   const stolenRounds = new Map<string, number>();
   const steals = new Map<string, WindowSteal[]>(systems.map((system) => [system.name, []]));
   const everyAttempt = new Map<string, RoundFigures[]>(systems.map((system) => [system.name, []]));
+  const errorsInRepeated = new Map<string, number>();
   let slot = 0;
   for (let turn = 0; turn < rounds; turn++) {
     const order = turn % 2 === 0 ? systems : [...systems].reverse();
@@ -464,7 +469,18 @@ async function measureInTurns(systems: System[]): Promise<RoundResults> {
       reads.get(system.name)!.push(kept.read);
       if (kept.warmWrites) warmWrites.get(system.name)!.push(kept.warmWrites);
       if (kept.warmReads) warmReads.get(system.name)!.push(kept.warmReads);
-      if (kept.moved) leaderMoves.set(system.name, (leaderMoves.get(system.name) ?? 0) + 1);
+      // Leader moves count in every attempt, the ones measured again too.
+      const movedIn = everyAttempt.get(system.name)!.slice(-attempts);
+      const moves = movedIn.filter((one) => one.moved).length;
+      if (moves > 0) leaderMoves.set(system.name, (leaderMoves.get(system.name) ?? 0) + moves);
+      for (const one of movedIn) {
+        if (one === kept) continue;
+        const errors = [one.written, one.read, one.warmWrites, one.warmReads].reduce(
+          (sum, figures) => sum + (figures ? errorsOf(figures) : 0),
+          0,
+        );
+        errorsInRepeated.set(system.name, (errorsInRepeated.get(system.name) ?? 0) + errors);
+      }
     }
   }
   const results: RoundResults = new Map();
@@ -483,6 +499,7 @@ async function measureInTurns(systems: System[]): Promise<RoundResults> {
           perRound: steals.get(system.name)!,
           repeatedRounds: repeated.get(system.name) ?? 0,
           stolenRounds: stolenRounds.get(system.name) ?? 0,
+          errorsInRepeated: errorsInRepeated.get(system.name) ?? 0,
           everyAttempt: {
             attempts: everyAttempt.get(system.name)!.length,
             writesPerSec: Math.round(
