@@ -274,38 +274,56 @@ end`),
   }
 }
 
-/** Each figure's median over the rounds. */
+/** One system's attempts: every one made, the ones kept (one per round), and how many of the
+ * kept ones were still over the steal limit. */
+interface Attempts {
+  readonly every: RoundFigures[];
+  readonly kept: RoundFigures[];
+  stolenRounds: number;
+}
+
+/** Each figure's median over the kept rounds; errors and leader moves over every attempt. */
 function summarize(
-  writes: WrkFigures[],
-  reads: WrkFigures[],
+  attempts: Attempts,
   rssIdleMiB: number[],
   rssLoadedMiB: number[],
-  warmWrites: WrkFigures[],
-  warmReads: WrkFigures[],
-  leaderMoves: number,
-  steal: StealFigures,
 ): SystemFigures {
+  const { every, kept } = attempts;
+  const writes = kept.map((one) => one.written);
+  const reads = kept.map((one) => one.read);
+  const warmWrites = kept.flatMap((one) => (one.warmWrites ? [one.warmWrites] : []));
+  const warmReads = kept.flatMap((one) => (one.warmReads ? [one.warmReads] : []));
   const medianRate = (runs: WrkFigures[]) =>
     runs.length === 0 ? null : Math.round(median(runs.map((figures) => figures.requestsPerSec)));
+  // Errors count whenever they happen: warm-up included, and attempts measured again too.
+  const errorsIn = (ones: RoundFigures[]) =>
+    ones
+      .flatMap((one) => [one.written, one.read, one.warmWrites, one.warmReads])
+      .reduce((sum, figures) => sum + (figures ? errorsOf(figures) : 0), 0);
+  const errors = errorsIn(every);
   return {
-    writesPerSec: Math.round(median(writes.map((figures) => figures.requestsPerSec))),
+    writesPerSec: medianRate(writes)!,
     writeP50Ms: round(median(writes.map((figures) => figures.p50Ms))),
     writeP99Ms: round(median(writes.map((figures) => figures.p99Ms))),
-    readsPerSec: Math.round(median(reads.map((figures) => figures.requestsPerSec))),
+    readsPerSec: medianRate(reads)!,
     readP50Ms: round(median(reads.map((figures) => figures.p50Ms))),
     readP99Ms: round(median(reads.map((figures) => figures.p99Ms))),
-    // Errors count whenever they happen: warm-up included, and attempts measured again too.
-    errors:
-      steal.errorsInRepeated +
-      [...writes, ...reads, ...warmWrites, ...warmReads].reduce(
-        (sum, figures) => sum + errorsOf(figures),
-        0,
-      ),
+    errors,
     rssIdleMiB,
     rssLoadedMiB,
     warmup: { writesPerSec: medianRate(warmWrites), readsPerSec: medianRate(warmReads) },
-    leaderMoves,
-    steal,
+    leaderMoves: every.filter((one) => one.moved).length,
+    steal: {
+      perRound: kept.map((one) => one.stealPct),
+      repeatedRounds: every.length - kept.length,
+      stolenRounds: attempts.stolenRounds,
+      errorsInRepeated: errors - errorsIn(kept),
+      everyAttempt: {
+        attempts: every.length,
+        writesPerSec: medianRate(every.map((one) => one.written))!,
+        readsPerSec: medianRate(every.map((one) => one.read))!,
+      },
+    },
   };
 }
 
@@ -428,28 +446,22 @@ async function measureRound(
 }
 
 async function measureInTurns(systems: System[]): Promise<RoundResults> {
-  const writes = new Map<string, WrkFigures[]>(systems.map((system) => [system.name, []]));
-  const reads = new Map<string, WrkFigures[]>(systems.map((system) => [system.name, []]));
-  const warmWrites = new Map<string, WrkFigures[]>(systems.map((system) => [system.name, []]));
-  const warmReads = new Map<string, WrkFigures[]>(systems.map((system) => [system.name, []]));
+  const attempts = new Map<string, Attempts>(
+    systems.map((system) => [system.name, { every: [], kept: [], stolenRounds: 0 }]),
+  );
   const rssIdle = new Map<string, number[]>();
   const rssLoaded = new Map<string, number[]>();
-  const leaderMoves = new Map<string, number>();
-  const repeated = new Map<string, number>();
-  const stolenRounds = new Map<string, number>();
-  const steals = new Map<string, WindowSteal[]>(systems.map((system) => [system.name, []]));
-  const everyAttempt = new Map<string, RoundFigures[]>(systems.map((system) => [system.name, []]));
-  const errorsInRepeated = new Map<string, number>();
   let slot = 0;
   for (let turn = 0; turn < rounds; turn++) {
     const order = turn % 2 === 0 ? systems : [...systems].reverse();
     for (const system of order) {
       const label = `round ${turn + 1}/${rounds}, ${system.name}`;
-      const { kept, attempts, stolen } = await repeatWhileStolen(
+      const made = attempts.get(system.name)!;
+      const { kept, stolen } = await repeatWhileStolen(
         async () => {
           await quietHost(label);
           const figures = await measureRound(system, label, slot++, rssIdle, rssLoaded);
-          everyAttempt.get(system.name)!.push(figures);
+          made.every.push(figures);
           return figures;
         },
         (figures) => worstSteal(figures.stealPct),
@@ -462,65 +474,26 @@ async function measureInTurns(systems: System[]): Promise<RoundResults> {
                 : `; keeping the least stolen of ${attempt} attempts`),
           ),
       );
-      repeated.set(system.name, (repeated.get(system.name) ?? 0) + attempts - 1);
-      if (stolen) stolenRounds.set(system.name, (stolenRounds.get(system.name) ?? 0) + 1);
-      steals.get(system.name)!.push(kept.stealPct);
-      writes.get(system.name)!.push(kept.written);
-      reads.get(system.name)!.push(kept.read);
-      if (kept.warmWrites) warmWrites.get(system.name)!.push(kept.warmWrites);
-      if (kept.warmReads) warmReads.get(system.name)!.push(kept.warmReads);
-      // Leader moves count in every attempt, the ones measured again too.
-      const movedIn = everyAttempt.get(system.name)!.slice(-attempts);
-      const moves = movedIn.filter((one) => one.moved).length;
-      if (moves > 0) leaderMoves.set(system.name, (leaderMoves.get(system.name) ?? 0) + moves);
-      for (const one of movedIn) {
-        if (one === kept) continue;
-        const errors = [one.written, one.read, one.warmWrites, one.warmReads].reduce(
-          (sum, figures) => sum + (figures ? errorsOf(figures) : 0),
-          0,
-        );
-        errorsInRepeated.set(system.name, (errorsInRepeated.get(system.name) ?? 0) + errors);
-      }
+      made.kept.push(kept);
+      if (stolen) made.stolenRounds++;
     }
   }
   const results: RoundResults = new Map();
   for (const system of systems) {
     results.set(
       system.name,
-      summarize(
-        writes.get(system.name)!,
-        reads.get(system.name)!,
-        rssIdle.get(system.name)!,
-        rssLoaded.get(system.name)!,
-        warmWrites.get(system.name)!,
-        warmReads.get(system.name)!,
-        leaderMoves.get(system.name) ?? 0,
-        {
-          perRound: steals.get(system.name)!,
-          repeatedRounds: repeated.get(system.name) ?? 0,
-          stolenRounds: stolenRounds.get(system.name) ?? 0,
-          errorsInRepeated: errorsInRepeated.get(system.name) ?? 0,
-          everyAttempt: {
-            attempts: everyAttempt.get(system.name)!.length,
-            writesPerSec: Math.round(
-              median(everyAttempt.get(system.name)!.map((one) => one.written.requestsPerSec)),
-            ),
-            readsPerSec: Math.round(
-              median(everyAttempt.get(system.name)!.map((one) => one.read.requestsPerSec)),
-            ),
-          },
-        },
-      ),
+      summarize(attempts.get(system.name)!, rssIdle.get(system.name)!, rssLoaded.get(system.name)!),
     );
   }
-  const ours = (map: Map<string, WrkFigures[]>) => map.get("hothot")!;
-  const theirs = (map: Map<string, WrkFigures[]>) => map.get("etcd");
-  if (theirs(writes)) {
-    const perRound = (map: Map<string, WrkFigures[]>) =>
-      ours(map).map((figures, index) =>
-        round(figures.requestsPerSec / theirs(map)![index]!.requestsPerSec),
-      );
-    results.ratios = { write: perRound(writes), read: perRound(reads) };
+  const ours = attempts.get("hothot")!.kept;
+  const theirs = attempts.get("etcd")?.kept;
+  if (theirs) {
+    const perRound = (rate: (one: RoundFigures) => number) =>
+      ours.map((one, index) => round(rate(one) / rate(theirs[index]!)));
+    results.ratios = {
+      write: perRound((one) => one.written.requestsPerSec),
+      read: perRound((one) => one.read.requestsPerSec),
+    };
   }
   return results;
 }

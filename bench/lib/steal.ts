@@ -98,9 +98,10 @@ export async function repeatWhileStolen<T>(
 
 /** The share of the CPU time stolen over the next `ms` milliseconds (null: unknown). */
 export async function stealOver(ms: number): Promise<number | null> {
-  const before = cpuTimes();
-  await new Promise((resolve) => setTimeout(resolve, ms));
-  return stolenPercent(before, cpuTimes());
+  const { stealPct } = await measuringSteal(
+    () => new Promise((resolve) => setTimeout(resolve, ms)),
+  );
+  return stealPct;
 }
 
 /**
