@@ -10,6 +10,9 @@
 // seconds of a fresh process (hothot's JavaScript is still being compiled then, and etcd's pages
 // and Go heap are still growing). The warm-up figures are reported too (`warmup` in the JSON).
 //
+// Each round also reports the CPU time the cluster's three processes used per measured write
+// (every thread, from /proc/<pid>/stat; `cpuUsPerWrite`), and deletes its data when it ends.
+//
 // The machines these run on are virtual, and their host at times takes 10-40% of the CPU time for
 // a minute or so ("steal" in /proc/stat). A round measured in such a spell measures the host: it
 // is measured again on a fresh cluster, for either system alike, when more than
@@ -35,6 +38,7 @@ import {
 } from "./lib/steal.ts";
 import {
   combine,
+  cpuMicros,
   describeErrors,
   rssKiB,
   runWrk,
@@ -87,6 +91,10 @@ interface SystemFigures {
   warmup: { writesPerSec: number | null; readsPerSec: number | null };
   /** Rounds (every attempt) after whose measured writes the write target was no longer the leader. */
   leaderMoves: number;
+  /** CPU time of the cluster's processes (all three, every thread) per write during the measured
+   * writes, in microseconds: median over the kept rounds, and each kept round's. */
+  cpuUsPerWrite: number | null;
+  cpuUsPerWritePerRound: Array<number | null>;
   steal: StealFigures;
 }
 
@@ -122,6 +130,8 @@ function split(total: number, parts: number): number[] {
 /** One system under test: where its writes and reads go, and its processes. */
 interface Target {
   readonly name: string;
+  /** The cluster's data, deleted once it has stopped. */
+  readonly dir: string;
   readonly pids: () => Array<number | undefined>;
   readonly writeUrl: string;
   readonly writeScript: string;
@@ -173,8 +183,9 @@ function median(values: number[]): number {
 
 /** Each start gets a slot of its own: its directory and, cycling through 100, its ports. */
 async function startHothot(slot: number): Promise<Target> {
+  const dir = join(work, `hothot-${slot}`);
   const cluster = new LocalCluster({
-    dir: join(work, `hothot-${slot}`),
+    dir,
     nodes: 3,
     basePort: 27100 + (slot % 100) * 10,
     autoRestart: false,
@@ -199,6 +210,7 @@ async function startHothot(slot: number): Promise<Target> {
     await client.close();
     return {
       name: "hothot",
+      dir,
       pids: () => cluster.nodes.map((node) => node.pid),
       writeUrl: leaderApi,
       writeScript: luaPrelude(`
@@ -226,8 +238,9 @@ end`),
 }
 
 async function startEtcd(slot: number): Promise<Target> {
+  const dir = join(work, `etcd-${slot}`);
   const cluster = new EtcdCluster({
-    dir: join(work, `etcd-${slot}`),
+    dir,
     basePort: 28100 + (slot % 100) * 10,
   });
   cluster.start();
@@ -248,6 +261,7 @@ async function startEtcd(slot: number): Promise<Target> {
       `local bodies = {}\n${Array.from({ length: keys }, (_, index) => `bodies[${index}] = '${make(`key-${index}`)}'`).join("\n")}`;
     return {
       name: "etcd",
+      dir,
       pids: () => cluster.members.map((member) => member.process?.pid),
       writeUrl: leader.clientUrl,
       writeScript: luaPrelude(`
@@ -313,6 +327,11 @@ function summarize(
     rssLoadedMiB,
     warmup: { writesPerSec: medianRate(warmWrites), readsPerSec: medianRate(warmReads) },
     leaderMoves: every.filter((one) => one.moved).length,
+    cpuUsPerWrite: (() => {
+      const known = kept.flatMap((one) => (one.cpuUsPerWrite === null ? [] : [one.cpuUsPerWrite]));
+      return known.length === 0 ? null : Math.round(median(known));
+    })(),
+    cpuUsPerWritePerRound: kept.map((one) => one.cpuUsPerWrite),
     steal: {
       perRound: kept.map((one) => one.stealPct),
       repeatedRounds: every.length - kept.length,
@@ -391,6 +410,8 @@ interface RoundFigures {
   warmReads?: WrkFigures;
   moved: boolean;
   stealPct: WindowSteal;
+  /** The cluster's CPU time per measured write, in microseconds (null: not measurable here). */
+  cpuUsPerWrite: number | null;
 }
 
 async function measureRound(
@@ -421,27 +442,38 @@ async function measureRound(
         return warm;
       };
       const warmWrites = await warmUp("writes", () => runWrites(target, warmupSeconds));
+      const cpuBefore = target.pids().map(cpuMicros);
       const writing = await measuringSteal(() => runWrites(target));
+      const cpuAfter = target.pids().map(cpuMicros);
       const moved = await target.leaderMoved().catch(() => true);
       const warmReads = await warmUp("reads", () => runReads(target, warmupSeconds));
       const reading = await measuringSteal(() => runReads(target));
       const written = writing.result;
       const read = reading.result;
       const stealPct = { writes: writing.stealPct, reads: reading.stealPct };
+      // Only when every process was measured at both ends (a process that restarted is not).
+      const cpuUs = cpuAfter.map((after, index) => after - (cpuBefore[index] ?? 0));
+      const cpuUsPerWrite =
+        written.requests > 0 && cpuBefore.every((at) => at > 0) && cpuUs.every((us) => us > 0)
+          ? Math.round(cpuUs.reduce((sum, us) => sum + us, 0) / written.requests)
+          : null;
       const trouble = (figures: WrkFigures) => {
         const text = describeErrors(figures);
         return text === "" ? "" : `; ${text}`;
       };
       const stolen = (pct: number | null) => (pct === null ? "" : `, ${pct}% stolen`);
+      const cpu = cpuUsPerWrite === null ? "" : `, ${cpuUsPerWrite} µs CPU per write`;
       log(
-        `${label}: writes ${Math.round(written.requestsPerSec)}/s (p99 ${round(written.p99Ms)} ms${stolen(stealPct.writes)}${trouble(written)}${moved ? "; the leader moved during the writes" : ""}), reads ${Math.round(read.requestsPerSec)}/s (p99 ${round(read.p99Ms)} ms${stolen(stealPct.reads)}${trouble(read)})`,
+        `${label}: writes ${Math.round(written.requestsPerSec)}/s (p99 ${round(written.p99Ms)} ms${cpu}${stolen(stealPct.writes)}${trouble(written)}${moved ? "; the leader moved during the writes" : ""}), reads ${Math.round(read.requestsPerSec)}/s (p99 ${round(read.p99Ms)} ms${stolen(stealPct.reads)}${trouble(read)})`,
       );
-      return { written, read, warmWrites, warmReads, moved, stealPct };
+      return { written, read, warmWrites, warmReads, moved, stealPct, cpuUsPerWrite };
     } finally {
       clearInterval(sampler);
     }
   } finally {
     await target.stop();
+    // A run writes gigabytes over its rounds: each round's data goes when the round ends.
+    rmSync(target.dir, { recursive: true, force: true });
   }
 }
 
@@ -513,6 +545,7 @@ function report(
       "read p50",
       "read p99",
       "errors",
+      "CPU µs/write",
       "RSS idle MiB",
       "RSS loaded MiB",
     ],
@@ -531,6 +564,7 @@ function report(
       `${figures.readP50Ms} ms`,
       `${figures.readP99Ms} ms`,
       String(figures.errors),
+      figures.cpuUsPerWrite === null ? "-" : String(figures.cpuUsPerWrite),
       figures.rssIdleMiB.join("/"),
       figures.rssLoadedMiB.join("/"),
     ]);
@@ -561,6 +595,8 @@ function report(
     errors: hothot.errors,
     warmup: hothot.warmup,
     leaderMoves: hothot.leaderMoves,
+    cpuUsPerWrite: hothot.cpuUsPerWrite,
+    cpuUsPerWritePerRound: hothot.cpuUsPerWritePerRound,
     steal: hothot.steal,
     etcd: etcd ?? null,
     writeRatio: etcd ? round(hothot.writesPerSec / etcd.writesPerSec) : null,
@@ -571,6 +607,11 @@ function report(
     readRatioEveryAttempt: etcd
       ? round(hothot.steal.everyAttempt.readsPerSec / etcd.steal.everyAttempt.readsPerSec)
       : null,
+    /** hothot's CPU time per write against etcd's (below 1: less). */
+    cpuPerWriteRatio:
+      etcd && hothot.cpuUsPerWrite !== null && etcd.cpuUsPerWrite !== null
+        ? round(hothot.cpuUsPerWrite / etcd.cpuUsPerWrite)
+        : null,
     writeRatioPerRound: ratios?.write ?? null,
     readRatioPerRound: ratios?.read ?? null,
     rounds,

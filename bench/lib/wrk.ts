@@ -144,3 +144,27 @@ export function rssKiB(pid: number | undefined): number {
     return 0;
   }
 }
+
+/** Linux reports process CPU times in clock ticks of 1/100 s (USER_HZ). */
+const USER_HZ = 100;
+
+/** User plus system CPU time, in microseconds, of all threads, from a /proc/<pid>/stat line. */
+export function parseCpuMicros(stat: string): number {
+  // The command name may hold spaces and parentheses: the fields start after the last ")".
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  const utime = Number(fields[11]);
+  const stime = Number(fields[12]);
+  if (!Number.isFinite(utime) || !Number.isFinite(stime))
+    throw new Error(`not a /proc/<pid>/stat line: ${stat.slice(0, 80)}`);
+  return ((utime + stime) * 1_000_000) / USER_HZ;
+}
+
+/** A process's CPU time so far in microseconds (0 when it is gone or not on Linux). */
+export function cpuMicros(pid: number | undefined): number {
+  if (!pid) return 0;
+  try {
+    return parseCpuMicros(readFileSync(`/proc/${pid}/stat`, "utf8"));
+  } catch {
+    return 0;
+  }
+}

@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { combine, describeErrors, parseWrk } from "../../bench/lib/wrk.ts";
+import {
+  combine,
+  cpuMicros,
+  describeErrors,
+  parseCpuMicros,
+  parseWrk,
+} from "../../bench/lib/wrk.ts";
 
 const summary = (extra: string) => `Running 8s test @ http://127.0.0.1:7101
   2 threads and 32 connections
@@ -48,4 +54,13 @@ describe("wrk output (benchmarks)", () => {
       /cannot parse wrk output/,
     );
   });
+});
+
+it("a process's CPU time is read from /proc/<pid>/stat, whatever its command name holds", () => {
+  // pid (comm) state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime ...
+  const line = "4242 (node (a) b) S 1 4242 4242 0 -1 4194560 100 0 0 0 250 75 0 0 20 0 11 0";
+  assert.equal(parseCpuMicros(line), (250 + 75) * 10_000);
+  assert.throws(() => parseCpuMicros("garbage"), /not a \/proc\/<pid>\/stat line/);
+  assert.ok(cpuMicros(process.pid) > 0, "this process has used some CPU time");
+  assert.equal(cpuMicros(undefined), 0);
 });
