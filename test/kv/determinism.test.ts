@@ -14,7 +14,7 @@ import {
   KvStateMachine,
   type TxnOp,
 } from "../../src/kv/index.ts";
-import { defaultLimits, tempRoot } from "./helpers.ts";
+import { defaultLimits, normalize, snapshotBytes, tempRoot } from "./helpers.ts";
 
 const root = tempRoot("kv-determinism");
 after(root.cleanup);
@@ -143,17 +143,6 @@ function applyInBatches(
     start = end;
   }
   return results;
-}
-
-async function snapshotBytes(kv: KvStateMachine): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of kv.openSnapshot()) chunks.push(Buffer.from(chunk));
-  return Buffer.concat(chunks);
-}
-
-function normalize(results: CommandResult[]): unknown {
-  // Values come back as Buffers; compare them by content.
-  return JSON.parse(JSON.stringify(results));
 }
 
 test("same log => same results, digest and stored bytes, for any batching; matches the model", async () => {

@@ -59,3 +59,15 @@ export class TestLog {
 }
 
 export const defaultLimits = resolveKvLimits();
+
+/** The store's whole state as its snapshot stream's bytes: equal bytes, equal stores. */
+export async function snapshotBytes(kv: KvStateMachine): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of kv.openSnapshot()) chunks.push(Buffer.from(chunk));
+  return Buffer.concat(chunks);
+}
+
+/** Results as plain JSON: values come back as Buffers, compared by content this way. */
+export function normalize(results: CommandResult[]): unknown {
+  return JSON.parse(JSON.stringify(results));
+}

@@ -14,7 +14,7 @@ import {
   KvStateMachine,
 } from "../../src/kv/index.ts";
 import { StateMachineStore } from "../../src/storage/index.ts";
-import { bytes, defaultLimits, tempRoot } from "./helpers.ts";
+import { bytes, defaultLimits, normalize, snapshotBytes, tempRoot } from "./helpers.ts";
 
 const root = tempRoot("kv-meta-cache");
 after(root.cleanup);
@@ -111,16 +111,6 @@ function failAfterAccepting(kv: KvStateMachine): void {
     original.apply(this, args);
     throw new Error("injected failure after the store accepted the batch");
   } as typeof original;
-}
-
-async function snapshotBytes(kv: KvStateMachine): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of kv.openSnapshot()) chunks.push(Buffer.from(chunk));
-  return Buffer.concat(chunks);
-}
-
-function normalize(results: CommandResult[]): unknown {
-  return JSON.parse(JSON.stringify(results));
 }
 
 test("with any capacity the cache changes nothing: same results, digest and stored bytes as without it", async () => {
