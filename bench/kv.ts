@@ -315,6 +315,7 @@ function summarize(
       .flatMap((one) => [one.written, one.read, one.warmWrites, one.warmReads])
       .reduce((sum, figures) => sum + (figures ? errorsOf(figures) : 0), 0);
   const errors = errorsIn(every);
+  const cpuKnown = kept.flatMap((one) => (one.cpuUsPerWrite === null ? [] : [one.cpuUsPerWrite]));
   return {
     writesPerSec: medianRate(writes)!,
     writeP50Ms: round(median(writes.map((figures) => figures.p50Ms))),
@@ -327,10 +328,7 @@ function summarize(
     rssLoadedMiB,
     warmup: { writesPerSec: medianRate(warmWrites), readsPerSec: medianRate(warmReads) },
     leaderMoves: every.filter((one) => one.moved).length,
-    cpuUsPerWrite: (() => {
-      const known = kept.flatMap((one) => (one.cpuUsPerWrite === null ? [] : [one.cpuUsPerWrite]));
-      return known.length === 0 ? null : Math.round(median(known));
-    })(),
+    cpuUsPerWrite: cpuKnown.length === 0 ? null : Math.round(median(cpuKnown)),
     cpuUsPerWritePerRound: kept.map((one) => one.cpuUsPerWrite),
     steal: {
       perRound: kept.map((one) => one.stealPct),

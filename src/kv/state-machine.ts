@@ -257,15 +257,7 @@ class ApplyContext {
       modRevision: revision,
       version: (previous?.version ?? 0) + 1,
     };
-    this.#txn.put(
-      storage,
-      encodeRecord({
-        createRevision: meta.createRevision,
-        modRevision: meta.modRevision,
-        version: meta.version,
-        value,
-      }),
-    );
+    this.#txn.put(storage, encodeRecord({ ...meta, value }));
     this.staged.set(key, meta);
   }
 
